@@ -1,0 +1,476 @@
+import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
+import { isQuotable, isSafeScope } from './www-authenticate.js';
+
+/** The JWS algorithms that can verify with a public key from a JWKS. */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+] as const;
+
+/** An accepted JWS algorithm. `none` and HMAC (`HS*`) are never accepted. */
+export type JwsAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+/** Tuning of the key source (the issuer's JWKS, fetched with jwks-rsa). */
+export interface JwksOptions {
+  /**
+   * How long one JWKS or discovery request may take, in milliseconds.
+   * @default 5000
+   */
+  timeout?: number;
+  /**
+   * How long a fetched key set is trusted before it is fetched again, in milliseconds.
+   * A key removed from the JWKS stops verifying within this time.
+   * @default 600000 (10 minutes)
+   */
+  cacheMaxAge?: number;
+  /**
+   * The least time between two fetches caused by an unknown `kid`, in milliseconds.
+   * A flood of tokens with random key ids cannot cause more fetches than this allows.
+   * @default 30000
+   */
+  cooldown?: number;
+  /**
+   * How long known keys keep working while the JWKS cannot be fetched, in milliseconds,
+   * counted from the last successful fetch.
+   * @default 86400000 (24 hours)
+   */
+  staleMaxAge?: number;
+  /**
+   * The largest JWKS or discovery response accepted, in bytes.
+   * @default 524288 (512 KiB)
+   */
+  maxResponseBytes?: number;
+}
+
+/** The verified-token cache. */
+export interface TokenCacheOptions {
+  /**
+   * The most tokens kept (least recently used goes first).
+   * @default 10000
+   */
+  maxEntries?: number;
+  /**
+   * The longest a verified token is reused without verifying it again, in seconds.
+   * An entry also ends at the token's `exp` and when its key leaves the JWKS.
+   * @default 300
+   */
+  maxAge?: number;
+}
+
+/** Options of `AuthModule.forRoot()` / `forRootAsync()`. */
+export interface AuthModuleOptions {
+  /**
+   * The issuer(s) to trust; a token's `iss` must equal one of them exactly.
+   */
+  issuer: string | readonly string[];
+  /**
+   * The audience(s) this API answers to; a token's `aud` must contain one of them.
+   * An empty string is a configuration error, never "no check".
+   */
+  audience: string | readonly string[];
+  /**
+   * The JWKS location. When unset, it is read once from
+   * `<issuer>/.well-known/openid-configuration` (`jwks_uri`), per issuer.
+   */
+  jwksUri?: string;
+  /**
+   * Accepted JWS algorithms. `none` and HMAC algorithms are refused at start.
+   * @default ['RS256']
+   */
+  algorithms?: readonly JwsAlgorithm[];
+  /**
+   * Allowed clock skew when checking `exp`, `nbf` and `iat`, in seconds.
+   * @default 30
+   */
+  clockTolerance?: number;
+  /**
+   * Where a token may travel (RFC 6750 section 2): `header` (2.1), `body` (2.2), `query` (2.3).
+   * @default ['header']
+   */
+  tokenLocations?: readonly TokenLocation[];
+  /**
+   * The longest token accepted, in characters; longer ones are refused before parsing.
+   * @default 8192
+   */
+  maxTokenLength?: number;
+  /**
+   * Require the RFC 9068 profile: `typ` must be `at+jwt` and the token must carry
+   * `sub`, `iat`, `jti` and `client_id`.
+   * @default false
+   */
+  requireAtJwt?: boolean;
+  /** `realm` of the challenge (RFC 6750 section 3). Omitted when unset. */
+  realm?: string;
+  /**
+   * `authorization_uri` of the challenge (Azure AD). When unset, the issuer's discovery
+   * document's `authorization_endpoint` is used if it can be read; otherwise omitted.
+   */
+  authorizationUri?: string;
+  /** `resource_id` of the challenge (Azure AD): the API's identifier. Omitted when unset. */
+  resourceId?: string;
+  /** `error_uri` of the challenge (RFC 6750 section 3). Omitted when unset. */
+  errorUri?: string;
+  /**
+   * Claims that carry scopes; their values are joined. Each is a space-separated string
+   * or an array of strings.
+   * @default ['scp', 'scope']
+   */
+  scopeClaims?: readonly string[];
+  /**
+   * The claim that carries app roles (an array of strings).
+   * @default 'roles'
+   */
+  roleClaim?: string;
+  /**
+   * Register `BearerGuard` for every route. Set `false` to use `@UseGuards(BearerGuard)`
+   * per controller instead.
+   * @default true
+   */
+  globalGuard?: boolean;
+  /** Key source tuning. */
+  jwks?: JwksOptions;
+  /**
+   * The verified-token cache; `false` turns it off (every request verifies the signature).
+   * @default { maxEntries: 10000, maxAge: 300 }
+   */
+  tokenCache?: TokenCacheOptions | false;
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedAuthOptions {
+  readonly issuers: readonly string[];
+  readonly audiences: readonly string[];
+  readonly jwksUri: string | undefined;
+  readonly algorithms: readonly JwsAlgorithm[];
+  readonly clockTolerance: number;
+  readonly tokenLocations: readonly TokenLocation[];
+  readonly maxTokenLength: number;
+  readonly requireAtJwt: boolean;
+  readonly realm: string | undefined;
+  readonly authorizationUri: string | undefined;
+  readonly resourceId: string | undefined;
+  readonly errorUri: string | undefined;
+  readonly scopeClaims: readonly string[];
+  readonly roleClaim: string;
+  readonly globalGuard: boolean;
+  readonly jwks: Readonly<Required<JwksOptions>>;
+  readonly tokenCache: Readonly<Required<TokenCacheOptions>> | false;
+}
+
+/** Thrown at start when an option is wrong; the message names the option. */
+export class AuthConfigurationError extends Error {
+  /** The option at fault, as a dotted path (`jwks.timeout`). */
+  readonly option: string;
+
+  constructor(option: string, problem: string) {
+    super(`nestjs-bearer: option "${option}" ${problem}`);
+    this.name = 'AuthConfigurationError';
+    this.option = option;
+  }
+}
+
+const KNOWN_OPTIONS = new Set([
+  'issuer',
+  'audience',
+  'jwksUri',
+  'algorithms',
+  'clockTolerance',
+  'tokenLocations',
+  'maxTokenLength',
+  'requireAtJwt',
+  'realm',
+  'authorizationUri',
+  'resourceId',
+  'errorUri',
+  'scopeClaims',
+  'roleClaim',
+  'globalGuard',
+  'jwks',
+  'tokenCache',
+]);
+
+function check(condition: boolean, option: string, problem: string): void {
+  if (!condition) throw new AuthConfigurationError(option, problem);
+}
+
+function toList(value: unknown): unknown[] {
+  return Array.isArray(value) ? [...(value as unknown[])] : [value];
+}
+
+function checkUrl(value: unknown, option: string): string {
+  check(typeof value === 'string', option, 'must be a URL string.');
+  const text = value as string;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new AuthConfigurationError(option, `must be an absolute URL.`);
+  }
+  check(
+    url.protocol === 'https:' || url.protocol === 'http:',
+    option,
+    'must be an http: or https: URL.',
+  );
+  check(isQuotable(text), option, 'must not contain control characters.');
+  return text;
+}
+
+function checkStrings(value: unknown, option: string): string[] {
+  check(
+    typeof value === 'string' || Array.isArray(value),
+    option,
+    'must be a string or an array of strings.',
+  );
+  const list = toList(value);
+  check(list.length > 0, option, 'must not be an empty array.');
+  for (const item of list) {
+    check(typeof item === 'string', option, 'must contain only strings.');
+    check(item !== '', option, 'must not be an empty string.');
+  }
+  return list as string[];
+}
+
+function checkNumber(
+  value: unknown,
+  option: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  check(
+    typeof value === 'number' && Number.isFinite(value),
+    option,
+    'must be a finite number.',
+  );
+  const n = value as number;
+  check(n >= min && n <= max, option, `must be between ${min} and ${max}.`);
+  return n;
+}
+
+function checkBoolean(
+  value: unknown,
+  option: string,
+  fallback: boolean,
+): boolean {
+  if (value === undefined) return fallback;
+  check(typeof value === 'boolean', option, 'must be true or false.');
+  return value as boolean;
+}
+
+function checkChallengeText(
+  value: unknown,
+  option: string,
+): string | undefined {
+  if (value === undefined) return undefined;
+  check(typeof value === 'string', option, 'must be a string.');
+  check(value !== '', option, 'must not be an empty string.');
+  check(
+    isQuotable(value as string),
+    option,
+    'must not contain control characters.',
+  );
+  return value as string;
+}
+
+function checkObject(value: unknown, option: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  check(
+    typeof value === 'object' && value !== null && !Array.isArray(value),
+    option,
+    'must be an object.',
+  );
+  return value as Record<string, unknown>;
+}
+
+function resolveAlgorithms(value: unknown): JwsAlgorithm[] {
+  if (value === undefined) return ['RS256'];
+  check(Array.isArray(value), 'algorithms', 'must be an array.');
+  const list = value as unknown[];
+  check(list.length > 0, 'algorithms', 'must not be empty.');
+  for (const alg of list) {
+    check(typeof alg === 'string', 'algorithms', 'must contain only strings.');
+    const name = alg as string;
+    check(
+      name.toLowerCase() !== 'none',
+      'algorithms',
+      'must not contain "none": unsigned tokens are never accepted.',
+    );
+    check(
+      !/^HS/i.test(name),
+      'algorithms',
+      `must not contain "${name}": HMAC cannot be verified with a public key from a JWKS.`,
+    );
+    check(
+      (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(name),
+      'algorithms',
+      `contains "${name}", which is not one of ${ASYMMETRIC_ALGORITHMS.join(', ')}.`,
+    );
+  }
+  return [...new Set(list as JwsAlgorithm[])];
+}
+
+function resolveLocations(value: unknown): TokenLocation[] {
+  if (value === undefined) return ['header'];
+  check(Array.isArray(value), 'tokenLocations', 'must be an array.');
+  const list = value as unknown[];
+  check(list.length > 0, 'tokenLocations', 'must not be empty.');
+  for (const location of list) {
+    check(
+      typeof location === 'string' &&
+        (TOKEN_LOCATIONS as readonly string[]).includes(location),
+      'tokenLocations',
+      `must contain only ${TOKEN_LOCATIONS.map((l) => `"${l}"`).join(', ')}.`,
+    );
+  }
+  return TOKEN_LOCATIONS.filter((l) => list.includes(l));
+}
+
+function resolveClaimNames(value: unknown): string[] {
+  if (value === undefined) return ['scp', 'scope'];
+  return checkStrings(value, 'scopeClaims');
+}
+
+function resolveJwks(value: unknown): Required<JwksOptions> {
+  const jwks = checkObject(value, 'jwks');
+  for (const key of Object.keys(jwks)) {
+    check(
+      [
+        'timeout',
+        'cacheMaxAge',
+        'cooldown',
+        'staleMaxAge',
+        'maxResponseBytes',
+      ].includes(key),
+      `jwks.${key}`,
+      'is not a known option.',
+    );
+  }
+  return {
+    timeout: checkNumber(jwks.timeout, 'jwks.timeout', 5000, 100, 60_000),
+    cacheMaxAge: checkNumber(
+      jwks.cacheMaxAge,
+      'jwks.cacheMaxAge',
+      600_000,
+      1000,
+      86_400_000,
+    ),
+    cooldown: checkNumber(jwks.cooldown, 'jwks.cooldown', 30_000, 0, 3_600_000),
+    staleMaxAge: checkNumber(
+      jwks.staleMaxAge,
+      'jwks.staleMaxAge',
+      86_400_000,
+      0,
+      604_800_000,
+    ),
+    maxResponseBytes: checkNumber(
+      jwks.maxResponseBytes,
+      'jwks.maxResponseBytes',
+      512 * 1024,
+      1024,
+      16 * 1024 * 1024,
+    ),
+  };
+}
+
+function resolveTokenCache(
+  value: unknown,
+): Required<TokenCacheOptions> | false {
+  if (value === false) return false;
+  const cache = checkObject(value, 'tokenCache');
+  for (const key of Object.keys(cache)) {
+    check(
+      ['maxEntries', 'maxAge'].includes(key),
+      `tokenCache.${key}`,
+      'is not a known option.',
+    );
+  }
+  return {
+    maxEntries: checkNumber(
+      cache.maxEntries,
+      'tokenCache.maxEntries',
+      10_000,
+      1,
+      10_000_000,
+    ),
+    maxAge: checkNumber(cache.maxAge, 'tokenCache.maxAge', 300, 1, 86_400),
+  };
+}
+
+/**
+ * Validates module options once, at start, and fills in the defaults.
+ * Throws {@link AuthConfigurationError} naming the first wrong option.
+ */
+export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
+  check(
+    typeof options === 'object' && options !== null && !Array.isArray(options),
+    'options',
+    'must be an object.',
+  );
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    check(KNOWN_OPTIONS.has(key), key, 'is not a known option.');
+  }
+  check(o.issuer !== undefined, 'issuer', 'is required.');
+  const issuers = checkStrings(o.issuer, 'issuer');
+  issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
+  check(o.audience !== undefined, 'audience', 'is required.');
+  const audiences = checkStrings(o.audience, 'audience');
+  const jwksUri =
+    o.jwksUri === undefined ? undefined : checkUrl(o.jwksUri, 'jwksUri');
+  const authorizationUri =
+    o.authorizationUri === undefined
+      ? undefined
+      : checkUrl(o.authorizationUri, 'authorizationUri');
+  const errorUri =
+    o.errorUri === undefined ? undefined : checkUrl(o.errorUri, 'errorUri');
+  const resourceId = checkChallengeText(o.resourceId, 'resourceId');
+  const realm = checkChallengeText(o.realm, 'realm');
+  const scopeClaims = resolveClaimNames(o.scopeClaims);
+  const roleClaim = o.roleClaim === undefined ? 'roles' : o.roleClaim;
+  check(
+    typeof roleClaim === 'string' && roleClaim !== '',
+    'roleClaim',
+    'must be a non-empty string (one claim name).',
+  );
+  return Object.freeze({
+    issuers,
+    audiences,
+    jwksUri,
+    algorithms: resolveAlgorithms(o.algorithms),
+    clockTolerance: checkNumber(o.clockTolerance, 'clockTolerance', 30, 0, 600),
+    tokenLocations: resolveLocations(o.tokenLocations),
+    maxTokenLength: checkNumber(
+      o.maxTokenLength,
+      'maxTokenLength',
+      8192,
+      64,
+      65_536,
+    ),
+    requireAtJwt: checkBoolean(o.requireAtJwt, 'requireAtJwt', false),
+    realm,
+    authorizationUri,
+    resourceId,
+    errorUri,
+    scopeClaims,
+    roleClaim: roleClaim as string,
+    globalGuard: checkBoolean(o.globalGuard, 'globalGuard', true),
+    jwks: Object.freeze(resolveJwks(o.jwks)),
+    tokenCache: (() => {
+      const cache = resolveTokenCache(o.tokenCache);
+      return cache === false ? false : Object.freeze(cache);
+    })(),
+  });
+}
+
+/** Whether a scope name can appear in a challenge's `scope` (RFC 6750 section 3). */
+export function isValidScopeName(scope: string): boolean {
+  return isSafeScope(scope) && !scope.includes(' ');
+}

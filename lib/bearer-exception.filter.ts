@@ -1,0 +1,92 @@
+import {
+  Catch,
+  Inject,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
+import type { ResolvedAuthOptions } from './auth-options.js';
+import {
+  BearerError,
+  InsufficientScopeError,
+  type BearerErrorBody,
+} from './bearer.errors.js';
+import { IssuerKeysService } from './issuer-keys.service.js';
+import {
+  formatChallenge,
+  isSafeErrorText,
+  isSafeScope,
+  type ChallengeParams,
+} from './www-authenticate.js';
+
+const INTERNAL_ERROR_MESSAGE =
+  'An internal error occurred. The request may be retried.';
+
+/**
+ * Renders every {@link BearerError}: the status, one `WWW-Authenticate: Bearer` challenge
+ * (RFC 6750 section 3) built from the module options, and a JSON body that mirrors it.
+ * A 500 carries no challenge and says only that the request may be retried.
+ * Registered globally by `AuthModule`; other exceptions pass through to Nest.
+ */
+@Catch(BearerError)
+export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS)
+    private readonly options: ResolvedAuthOptions,
+    private readonly keys: IssuerKeysService,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  catch(exception: BearerError, host: ArgumentsHost): void {
+    const response: unknown = host.switchToHttp().getResponse();
+    const adapter = this.adapterHost.httpAdapter;
+    const status = exception.getStatus();
+    if (status >= 500) {
+      adapter.reply(
+        response,
+        { statusCode: status, message: INTERNAL_ERROR_MESSAGE },
+        status,
+      );
+      return;
+    }
+    const params = this.challengeParams(exception);
+    adapter.setHeader(response, 'WWW-Authenticate', formatChallenge(params));
+    adapter.reply(response, this.body(status, params), status);
+  }
+
+  /** The challenge parameters for an error; unsafe texts are dropped, never reflected. */
+  challengeParams(exception: BearerError): ChallengeParams {
+    const params: ChallengeParams = {
+      realm: this.options.realm,
+      authorization_uri: this.keys.authorizationUri(),
+      resource_id: this.options.resourceId,
+    };
+    if (exception.code === undefined) return params;
+    params.error = exception.code;
+    const description = exception.description;
+    if (description !== undefined && isSafeErrorText(description)) {
+      params.error_description = description;
+    }
+    params.error_uri = this.options.errorUri;
+    if (exception instanceof InsufficientScopeError) {
+      const scope = exception.scopes.join(' ');
+      if (isSafeScope(scope)) params.scope = scope;
+    }
+    return params;
+  }
+
+  private body(status: number, params: ChallengeParams): BearerErrorBody {
+    const body: BearerErrorBody = { statusCode: status };
+    if (params.error === undefined) {
+      body.message = 'Authentication is required.';
+      return body;
+    }
+    body.error = params.error as BearerErrorBody['error'];
+    if (params.error_description !== undefined) {
+      body.error_description = params.error_description;
+    }
+    if (params.scope !== undefined) body.scope = params.scope;
+    return body;
+  }
+}

@@ -1,0 +1,168 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+
+/** The error codes of RFC 6750 section 3.1 plus Azure AD's `insufficient_access`. */
+export type BearerErrorCode =
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'insufficient_access';
+
+/** The JSON body of a bearer error response; it mirrors the challenge. */
+export interface BearerErrorBody {
+  statusCode: number;
+  error?: BearerErrorCode;
+  error_description?: string;
+  scope?: string;
+  message?: string;
+}
+
+/**
+ * Base class of every authentication and authorization failure the module answers.
+ *
+ * It extends Nest's `HttpException`, so the status is right even where the module's
+ * exception filter is not in play. The filter adds the `WWW-Authenticate` challenge.
+ */
+export abstract class BearerError extends HttpException {
+  /** The RFC 6750 error code, or `undefined` when the challenge carries none. */
+  readonly code: BearerErrorCode | undefined;
+  /** A fixed human sentence written by this module; never a library's message. */
+  readonly description: string | undefined;
+
+  protected constructor(
+    status: number,
+    code: BearerErrorCode | undefined,
+    description: string | undefined,
+    extra: Partial<BearerErrorBody> = {},
+  ) {
+    const body: BearerErrorBody = { statusCode: status };
+    if (code !== undefined) body.error = code;
+    if (description !== undefined) body.error_description = description;
+    super({ ...body, ...extra }, status);
+    this.code = code;
+    this.description = description;
+  }
+
+  /** The JSON body sent to the client. */
+  toBody(): BearerErrorBody {
+    return { ...(this.getResponse() as BearerErrorBody) };
+  }
+}
+
+/**
+ * No credentials at all: 401 with a challenge that carries no `error` (RFC 6750 section 3.1).
+ */
+export class AuthenticationRequiredError extends BearerError {
+  constructor() {
+    super(HttpStatus.UNAUTHORIZED, undefined, undefined, {
+      message: 'Authentication is required.',
+    });
+  }
+}
+
+/** 400 `invalid_request`: the request is not well-formed. */
+export class InvalidRequestError extends BearerError {
+  constructor(description = 'The request is not well-formed.') {
+    super(HttpStatus.BAD_REQUEST, 'invalid_request', description);
+  }
+}
+
+/** Why a token was refused; each reason has one fixed description. */
+export type InvalidTokenReason =
+  | 'missing'
+  | 'expired'
+  | 'malformed'
+  | 'too_long'
+  | 'algorithm'
+  | 'type'
+  | 'unsupported_header'
+  | 'unknown_key'
+  | 'signature'
+  | 'issuer'
+  | 'audience'
+  | 'not_yet_valid'
+  | 'issued_in_future'
+  | 'claims'
+  | 'invalid';
+
+const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
+  missing: 'The access token is missing.',
+  expired: 'The access token is expired.',
+  malformed: 'The access token is malformed.',
+  too_long: 'The access token is too long.',
+  algorithm:
+    'The access token is signed with an algorithm that is not accepted.',
+  type: 'The access token has a type that is not accepted.',
+  unsupported_header:
+    'The access token uses a header parameter that is not supported.',
+  unknown_key: 'The access token is signed with an unknown key.',
+  signature: 'The access token signature is invalid.',
+  issuer: 'The access token was issued by an untrusted issuer.',
+  audience: 'The access token is not intended for this resource.',
+  not_yet_valid: 'The access token is not yet valid.',
+  issued_in_future: 'The access token was issued in the future.',
+  claims: 'The access token claims are invalid.',
+  invalid: 'The access token is invalid.',
+};
+
+/** 401 `invalid_token`: the token is missing, malformed, expired, revoked or otherwise invalid. */
+export class InvalidTokenError extends BearerError {
+  /** The machine-readable reason; it is logged, and its fixed sentence is the description. */
+  readonly reason: InvalidTokenReason;
+
+  constructor(reason: InvalidTokenReason = 'invalid') {
+    super(
+      HttpStatus.UNAUTHORIZED,
+      'invalid_token',
+      INVALID_TOKEN_DESCRIPTIONS[reason],
+    );
+    this.reason = reason;
+  }
+}
+
+/**
+ * 403 `insufficient_scope`: the token lacks a scope the route requires.
+ * The challenge carries the required scopes in `scope` (RFC 6750 section 3.1).
+ */
+export class InsufficientScopeError extends BearerError {
+  /** The scopes the route requires (all of them). */
+  readonly scopes: readonly string[];
+
+  constructor(
+    scopes: readonly string[],
+    description = 'The access token does not grant the scope this resource requires.',
+  ) {
+    super(HttpStatus.FORBIDDEN, 'insufficient_scope', description, {
+      scope: scopes.join(' '),
+    });
+    this.scopes = [...scopes];
+  }
+}
+
+/**
+ * 403 `insufficient_access` (Azure AD): the token's subject lacks the permission,
+ * for example an app role or an ownership rule checked by the application.
+ */
+export class InsufficientAccessError extends BearerError {
+  constructor(
+    description = 'The subject of the access token does not have the permission this resource requires.',
+  ) {
+    super(HttpStatus.FORBIDDEN, 'insufficient_access', description);
+  }
+}
+
+/**
+ * 500: the module could not decide, for example because the issuer's keys cannot be fetched.
+ * The client's token may be fine, so this is never a 401; the body claims no RFC 6750 code.
+ */
+export class AuthServerError extends BearerError {
+  /** What failed, for the logs only; never sent to the client. */
+  readonly internalReason: string;
+
+  constructor(internalReason: string, options?: { cause?: unknown }) {
+    super(HttpStatus.INTERNAL_SERVER_ERROR, undefined, undefined, {
+      message: 'An internal error occurred. The request may be retried.',
+    });
+    this.internalReason = internalReason;
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}

@@ -1,0 +1,253 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type ExecutionContext,
+} from '@nestjs/common';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import { createHash } from 'node:crypto';
+import {
+  BEARER_STRATEGY,
+  IS_PUBLIC_KEY,
+  RESOLVED_AUTH_OPTIONS,
+  ROLES_KEY,
+  SCOPES_KEY,
+} from './auth.constants.js';
+import type { ResolvedAuthOptions } from './auth-options.js';
+import {
+  AuthServerError,
+  BearerError,
+  InsufficientAccessError,
+  InsufficientScopeError,
+  InvalidTokenError,
+  type InvalidTokenReason,
+} from './bearer.errors.js';
+import {
+  createPrincipal,
+  findMissing,
+  type BearerPrincipal,
+  type JwtClaims,
+} from './claims.js';
+import { IssuerKeysService } from './issuer-keys.service.js';
+import { readBearerState, writeBearerState } from './jwt-bearer.strategy.js';
+import { TokenCache } from './token-cache.js';
+import { extractToken, type TokenRequest } from './token-extractor.js';
+import { inspectToken, type TokenPolicy } from './token-policy.js';
+import type { KeyObject } from 'node:crypto';
+
+/** A cached verification: the principal and what must still hold for it to be reused. */
+interface VerifiedToken {
+  readonly principal: BearerPrincipal;
+  readonly iss: string;
+  readonly kid: string | undefined;
+  readonly key: KeyObject;
+}
+
+type HttpRequest = TokenRequest & {
+  user?: unknown;
+  raw?: { headersDistinct?: Record<string, string[] | undefined> };
+};
+
+// jsonwebtoken reports failures as errors whose message is the only distinguishing mark.
+const JWT_MESSAGES: [RegExp, InvalidTokenReason][] = [
+  [/signature/i, 'signature'],
+  [/audience/i, 'audience'],
+  [/issuer/i, 'issuer'],
+  [/algorithm|"alg"|key type|asymmetric/i, 'algorithm'],
+  [/malformed|invalid token|unexpected token/i, 'malformed'],
+];
+
+/** Turns whatever passport reported into one of our typed errors; never reflects its text. */
+export function toBearerError(
+  error: unknown,
+  isServerFault: boolean,
+): BearerError {
+  if (error instanceof BearerError) return error;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TokenExpiredError') return new InvalidTokenError('expired');
+  if (name === 'NotBeforeError') return new InvalidTokenError('not_yet_valid');
+  if (name === 'JsonWebTokenError' && error instanceof Error) {
+    const match = JWT_MESSAGES.find(([pattern]) => pattern.test(error.message));
+    return new InvalidTokenError(match?.[1] ?? 'invalid');
+  }
+  return isServerFault
+    ? new AuthServerError('verification failed unexpectedly', { cause: error })
+    : new InvalidTokenError('invalid');
+}
+
+/** A short, irreversible fingerprint of a token for logs; the token itself is never logged. */
+export function fingerprintToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 16);
+}
+
+/**
+ * Authenticates bearer tokens and enforces `@Scopes()` and `@Roles()`.
+ *
+ * Registered for every route by default (`globalGuard: true`); `@Public()` opts out.
+ * Every failure becomes a typed {@link BearerError}, rendered by `BearerExceptionFilter`.
+ */
+@Injectable()
+export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
+  protected readonly logger = new Logger('nestjs-bearer');
+  private readonly policy: TokenPolicy;
+  private readonly cache: TokenCache<VerifiedToken> | undefined;
+
+  constructor(
+    protected readonly reflector: Reflector,
+    @Inject(RESOLVED_AUTH_OPTIONS)
+    protected readonly authOptions: ResolvedAuthOptions,
+    protected readonly keys: IssuerKeysService,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+  ) {
+    super();
+    this.policy = {
+      algorithms: authOptions.algorithms,
+      issuers: authOptions.issuers,
+      audiences: authOptions.audiences,
+      clockTolerance: authOptions.clockTolerance,
+      maxTokenLength: authOptions.maxTokenLength,
+      requireAtJwt: authOptions.requireAtJwt,
+    };
+    this.cache =
+      authOptions.tokenCache === false
+        ? undefined
+        : new TokenCache<VerifiedToken>(authOptions.tokenCache.maxEntries);
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http' || this.isPublic(context)) return true;
+    const request = this.getRequest(context) as HttpRequest;
+    let token: string | undefined;
+    try {
+      const extracted = extractToken(this.toTokenRequest(request), {
+        locations: this.authOptions.tokenLocations,
+        maxTokenLength: this.authOptions.maxTokenLength,
+      });
+      if (!extracted.ok) throw extracted.error;
+      token = extracted.token;
+      const principal = await this.authenticate(context, request, token);
+      request.user = principal;
+      this.authorize(context, principal);
+      if (extracted.location === 'query') {
+        // RFC 6750 section 2.3: a response to a query-token request must not be shared.
+        this.setHeader(context, 'Cache-Control', 'private');
+      }
+      return true;
+    } catch (error) {
+      const bearerError = toBearerError(error, true);
+      this.logFailure(bearerError, token);
+      // A challenge may carry the discovered authorization_uri; wait for it if in flight.
+      await this.keys.settleChallenge();
+      throw bearerError;
+    }
+  }
+
+  /** Whether the route or its controller is marked `@Public()`. */
+  protected isPublic(context: ExecutionContext): boolean {
+    return (
+      this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) === true
+    );
+  }
+
+  /**
+   * Checks the route's `@Scopes()` (403 `insufficient_scope`) and `@Roles()`
+   * (403 `insufficient_access`); handler and class requirements combine.
+   */
+  protected authorize(
+    context: ExecutionContext,
+    principal: BearerPrincipal,
+  ): void {
+    const targets = [context.getHandler(), context.getClass()];
+    const scopes = this.reflector.getAllAndMerge<string[]>(SCOPES_KEY, targets);
+    if (scopes.length > 0 && findMissing(scopes, principal.scopes).length > 0) {
+      throw new InsufficientScopeError([...new Set(scopes)]);
+    }
+    const roles = this.reflector.getAllAndMerge<string[]>(ROLES_KEY, targets);
+    if (roles.length > 0 && findMissing(roles, principal.roles).length > 0) {
+      throw new InsufficientAccessError();
+    }
+  }
+
+  /** passport's verdict: the verified claims become a principal, any failure a typed error. */
+  override handleRequest<TUser = BearerPrincipal>(
+    err: unknown,
+    user: unknown,
+    info: unknown,
+  ): TUser {
+    if (err) throw toBearerError(err, true);
+    if (!user) throw toBearerError(info, false);
+    return createPrincipal(user as JwtClaims, this.authOptions) as TUser;
+  }
+
+  private async authenticate(
+    context: ExecutionContext,
+    request: HttpRequest,
+    token: string,
+  ): Promise<BearerPrincipal> {
+    const cached = this.cache?.get(token);
+    if (cached !== undefined) {
+      const { iss, kid, key } = cached.value;
+      // A cached token is reused only while its key is still in the issuer's JWKS.
+      if (this.keys.sourceFor(iss).isCurrent(kid, key))
+        return cached.value.principal;
+      this.cache?.delete(token);
+    }
+    const inspected = inspectToken(token, this.policy);
+    writeBearerState(request, { token, inspected });
+    await super.canActivate(context);
+    const principal = request.user as BearerPrincipal;
+    const key = readBearerState(request)?.key;
+    if (
+      this.cache !== undefined &&
+      key !== undefined &&
+      this.authOptions.tokenCache
+    ) {
+      const expiresAt = Math.min(
+        inspected.exp * 1000,
+        Date.now() + this.authOptions.tokenCache.maxAge * 1000,
+      );
+      this.cache.set(
+        token,
+        { principal, iss: inspected.iss, kid: inspected.kid, key },
+        expiresAt,
+      );
+    }
+    return principal;
+  }
+
+  private toTokenRequest(request: HttpRequest): TokenRequest {
+    return {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      headersDistinct: request.headersDistinct ?? request.raw?.headersDistinct,
+      body: request.body,
+    };
+  }
+
+  private setHeader(
+    context: ExecutionContext,
+    name: string,
+    value: string,
+  ): void {
+    const response: unknown = context.switchToHttp().getResponse();
+    const adapter = this.adapterHost?.httpAdapter;
+    if (adapter !== undefined) adapter.setHeader(response, name, value);
+  }
+
+  private logFailure(error: BearerError, token: string | undefined): void {
+    const what =
+      error instanceof InvalidTokenError
+        ? `${error.constructor.name} (${error.reason})`
+        : error instanceof AuthServerError
+          ? `${error.constructor.name} (${error.internalReason})`
+          : error.constructor.name;
+    const print = token === undefined ? 'none' : fingerprintToken(token);
+    this.logger.debug(`${what} token=${print}`);
+  }
+}

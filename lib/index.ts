@@ -1,0 +1,51 @@
+export { AuthModule } from './auth.module.js';
+export { AUTH_MODULE_OPTIONS } from './auth.module-definition.js';
+export {
+  ASYMMETRIC_ALGORITHMS,
+  AuthConfigurationError,
+  resolveAuthOptions,
+} from './auth-options.js';
+export type {
+  AuthModuleOptions,
+  JwksOptions,
+  JwsAlgorithm,
+  ResolvedAuthOptions,
+  TokenCacheOptions,
+} from './auth-options.js';
+export { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
+export { BearerGuard } from './bearer.guard.js';
+export { BearerExceptionFilter } from './bearer-exception.filter.js';
+export { JwtBearerStrategy } from './jwt-bearer.strategy.js';
+export { IssuerKeysService } from './issuer-keys.service.js';
+export {
+  AuthenticationRequiredError,
+  AuthServerError,
+  BearerError,
+  InsufficientAccessError,
+  InsufficientScopeError,
+  InvalidRequestError,
+  InvalidTokenError,
+} from './bearer.errors.js';
+export type {
+  BearerErrorBody,
+  BearerErrorCode,
+  InvalidTokenReason,
+} from './bearer.errors.js';
+export { Public } from './public.decorator.js';
+export { Scopes } from './scopes.decorator.js';
+export { Roles } from './roles.decorator.js';
+export { Claims, Principal } from './claims.decorator.js';
+export type { BearerPrincipal, JwtClaims } from './claims.js';
+export { extractToken, TOKEN_LOCATIONS } from './token-extractor.js';
+export type {
+  ExtractOptions,
+  ExtractResult,
+  TokenLocation,
+  TokenRequest,
+} from './token-extractor.js';
+export {
+  ChallengeParseError,
+  formatChallenge,
+  parseChallenges,
+} from './www-authenticate.js';
+export type { ChallengeParams, ParsedChallenge } from './www-authenticate.js';

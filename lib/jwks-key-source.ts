@@ -1,0 +1,221 @@
+/**
+ * The issuer's signing keys, fetched with jwks-rsa and kept as `KeyObject`s per `kid`.
+ *
+ * jwks-rsa fetches (through our bounded fetcher) and turns JWKs into public keys; this
+ * class decides when to fetch: once at first use, again when the set is older than its
+ * max age, and on an unknown `kid` at most once per cooldown. At most one fetch is in
+ * flight, and known keys outlive a failed fetch for a bounded time.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import jwksRsa from 'jwks-rsa';
+import { AuthServerError, InvalidTokenError } from './bearer.errors.js';
+import { fetchJson } from './fetch-json.js';
+import type { JwksOptions } from './auth-options.js';
+
+/** A signing key of the set. */
+export interface SigningKeyEntry {
+  readonly kid: string | undefined;
+  /** The JWK's `alg`, when it names one; a token's `alg` must then match it. */
+  readonly alg: string | undefined;
+  readonly key: KeyObject;
+  /** The SPKI PEM, to keep the same `KeyObject` across refetches of an unchanged key. */
+  readonly pem: string;
+}
+
+/** Where the key source reports what it does. */
+export interface KeySourceLogger {
+  warn(message: string): void;
+  debug(message: string): void;
+}
+
+/** The smallest RSA modulus accepted (RFC 8725 section 3.5, NIST SP 800-131A). */
+export const MIN_RSA_BITS = 2048;
+
+/** One JWKS, its fetch policy and its keys. */
+export class JwksKeySource {
+  /** How many JWKS fetches were started (for tests, benchmarks and metrics). */
+  fetches = 0;
+
+  private keys = new Map<string, SigningKeyEntry>();
+  private loaded = false;
+  private fetchedAt = 0;
+  private lastFetchStart = Number.NEGATIVE_INFINITY;
+  private retryAfter = 0;
+  private inflight: Promise<void> | undefined;
+  private staleLogged = false;
+  private readonly client: jwksRsa.JwksClient;
+
+  constructor(
+    private readonly resolveUri: () => Promise<string>,
+    private readonly options: Readonly<Required<JwksOptions>>,
+    private readonly logger: KeySourceLogger,
+    private readonly now: () => number = Date.now,
+  ) {
+    const limits = {
+      timeout: options.timeout,
+      maxBytes: options.maxResponseBytes,
+    };
+    // jwks-rsa's own cache and rate limiter are per kid; ours covers the whole set.
+    this.client = jwksRsa({
+      jwksUri: 'configured-at-fetch-time',
+      cache: false,
+      rateLimit: false,
+      fetcher: async () => {
+        const doc = await fetchJson(await this.resolveUri(), limits);
+        return { keys: doc.keys };
+      },
+    });
+  }
+
+  /** Starts a fetch in the background if no key set was loaded yet; never rejects. */
+  warmUp(): void {
+    if (!this.loaded) void this.refresh().catch(() => undefined);
+  }
+
+  /** Whether `key` is still the current key for `kid` (the token cache asks this). */
+  isCurrent(kid: string | undefined, key: KeyObject): boolean {
+    return this.keys.get(kid ?? '')?.key === key && !this.isExpired();
+  }
+
+  /**
+   * The key that verifies a token with this `kid` and `alg`.
+   *
+   * @throws InvalidTokenError `unknown_key` when the set, freshly fetched if allowed, lacks it;
+   *   `algorithm` when the key names another algorithm.
+   * @throws AuthServerError when the key cannot be known because the JWKS cannot be fetched.
+   */
+  async getKey(kid: string | undefined, alg: string): Promise<KeyObject> {
+    if (!this.loaded || this.isExpired()) await this.refreshIfAllowed();
+    if (!this.loaded) {
+      throw new AuthServerError(
+        'the JWKS could not be fetched and no key is known',
+      );
+    }
+    let entry = this.lookup(kid);
+    if (entry === undefined) {
+      if (this.inflight !== undefined) {
+        // A fetch is already on its way (rotation seen by another request): share it.
+        await this.inflight.catch(() => undefined);
+      } else if (
+        this.now() - this.lastFetchStart >= this.options.cooldown &&
+        this.now() >= this.retryAfter
+      ) {
+        // An unknown kid may mean a rotation; a flood of them still fetches once per cooldown.
+        await this.refresh().catch(() => undefined);
+      }
+      entry = this.lookup(kid);
+    }
+    if (entry === undefined) throw new InvalidTokenError('unknown_key');
+    if (entry.alg !== undefined && entry.alg !== alg) {
+      throw new InvalidTokenError('algorithm');
+    }
+    return entry.key;
+  }
+
+  private lookup(kid: string | undefined): SigningKeyEntry | undefined {
+    if (kid !== undefined) return this.keys.get(kid);
+    // A token without `kid` is matched only when the set has exactly one key.
+    return this.keys.size === 1 ? this.keys.values().next().value : undefined;
+  }
+
+  private isExpired(): boolean {
+    return this.now() - this.fetchedAt >= this.options.cacheMaxAge;
+  }
+
+  /** Refreshes unless a recent failure asks to wait; on failure keeps known keys a while. */
+  private async refreshIfAllowed(): Promise<void> {
+    if (this.now() < this.retryAfter && this.inflight === undefined) {
+      this.dropIfTooStale();
+      return;
+    }
+    try {
+      await this.refresh();
+    } catch {
+      this.dropIfTooStale();
+    }
+  }
+
+  private dropIfTooStale(): void {
+    if (this.loaded && this.now() - this.fetchedAt > this.options.staleMaxAge) {
+      this.logger.warn(
+        'JWKS unreachable beyond staleMaxAge: known keys are dropped',
+      );
+      this.keys = new Map();
+      this.loaded = false;
+    }
+  }
+
+  /** One fetch at a time; concurrent callers share it. */
+  private refresh(): Promise<void> {
+    this.inflight ??= this.fetchKeys().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetchKeys(): Promise<void> {
+    this.fetches++;
+    this.lastFetchStart = this.now();
+    let signingKeys: jwksRsa.SigningKey[];
+    try {
+      signingKeys = await this.client.getSigningKeys();
+    } catch (error) {
+      this.retryAfter = this.now() + Math.min(this.options.cooldown, 30_000);
+      const reason = error instanceof Error ? error.message : 'unknown error';
+      if (this.loaded && !this.staleLogged) {
+        this.staleLogged = true;
+        this.logger.warn(
+          `JWKS fetch failed (${reason}); known keys stay in use`,
+        );
+      } else if (!this.loaded) {
+        this.logger.warn(`JWKS fetch failed (${reason}); no key is known yet`);
+      }
+      throw new AuthServerError('JWKS fetch failed', { cause: error });
+    }
+    const next = new Map<string, SigningKeyEntry>();
+    for (const signingKey of signingKeys) {
+      const entry = this.importKey(signingKey);
+      if (entry !== undefined) next.set(entry.kid ?? '', entry);
+    }
+    if (next.size === 0) {
+      this.retryAfter = this.now() + Math.min(this.options.cooldown, 30_000);
+      this.logger.warn('JWKS holds no usable signing key');
+      throw new AuthServerError('JWKS holds no usable signing key');
+    }
+    this.keys = next;
+    this.loaded = true;
+    this.fetchedAt = this.now();
+    this.retryAfter = 0;
+    this.staleLogged = false;
+    this.logger.debug(`JWKS fetched: ${next.size} signing key(s)`);
+  }
+
+  private importKey(
+    signingKey: jwksRsa.SigningKey,
+  ): SigningKeyEntry | undefined {
+    const pem = signingKey.getPublicKey();
+    const kid = signingKey.kid;
+    const previous = this.keys.get(kid ?? '');
+    if (previous !== undefined && previous.pem === pem) return previous;
+    let key: KeyObject;
+    try {
+      key = createPublicKey(pem);
+    } catch {
+      return undefined;
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength;
+    if (
+      key.asymmetricKeyType === 'rsa' ||
+      key.asymmetricKeyType === 'rsa-pss'
+    ) {
+      if (bits === undefined || bits < MIN_RSA_BITS) {
+        this.logger.warn(
+          `JWKS key refused: RSA modulus under ${MIN_RSA_BITS} bits`,
+        );
+        return undefined;
+      }
+    }
+    const alg = (signingKey as { alg?: unknown }).alg;
+    return { kid, alg: typeof alg === 'string' ? alg : undefined, key, pem };
+  }
+}

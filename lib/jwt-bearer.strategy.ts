@@ -1,0 +1,101 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import type { KeyObject } from 'node:crypto';
+import { Strategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
+import {
+  BEARER_STATE,
+  BEARER_STRATEGY,
+  RESOLVED_AUTH_OPTIONS,
+} from './auth.constants.js';
+import type { ResolvedAuthOptions } from './auth-options.js';
+import type { JwtClaims } from './claims.js';
+import { IssuerKeysService } from './issuer-keys.service.js';
+import type { InspectedToken } from './token-policy.js';
+
+/** What `BearerGuard` leaves on the request for the strategy. */
+export interface BearerRequestState {
+  readonly token: string;
+  readonly inspected: InspectedToken;
+  /** The key that verified the token, set by the key provider. */
+  key?: KeyObject;
+}
+
+type StatefulRequest = { [BEARER_STATE]?: BearerRequestState };
+
+/** The guard's per-request state, or `undefined` outside `BearerGuard`. */
+export function readBearerState(
+  request: unknown,
+): BearerRequestState | undefined {
+  return (request as StatefulRequest)[BEARER_STATE];
+}
+
+/** Leaves the guard's per-request state on the request. */
+export function writeBearerState(
+  request: unknown,
+  state: BearerRequestState,
+): void {
+  Object.defineProperty(request, BEARER_STATE, {
+    value: state,
+    enumerable: false,
+    configurable: true,
+    writable: true,
+  });
+}
+
+/**
+ * passport-jwt verifies the signature and the registered claims with jsonwebtoken; keys
+ * come from the issuer's JWKS through jwks-rsa, as `KeyObject`s cached per `kid`.
+ *
+ * `algorithms`, `issuer` and `audience` sit at the top level of the options: passport-jwt
+ * overwrites those three inside `jsonWebTokenOptions` with its top-level values, so a
+ * check placed there would be silently dropped.
+ */
+@Injectable()
+export class JwtBearerStrategy extends PassportStrategy(
+  Strategy,
+  BEARER_STRATEGY,
+) {
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS) options: ResolvedAuthOptions,
+    keys: IssuerKeysService,
+  ) {
+    const logger = new Logger('nestjs-bearer');
+    const strategyOptions: StrategyOptionsWithoutRequest = {
+      // BearerGuard has already extracted the token (RFC 6750 section 2) and checked it.
+      jwtFromRequest: (request: unknown) =>
+        readBearerState(request)?.token ?? null,
+      secretOrKeyProvider: (request: unknown, _rawJwt: string, done) => {
+        const state = readBearerState(request);
+        if (state === undefined) {
+          done(new Error('BearerGuard state is missing'));
+          return;
+        }
+        const { iss, kid, alg } = state.inspected;
+        keys
+          .getKey(iss, kid, alg)
+          .then(
+            (key) => {
+              state.key = key;
+              // jsonwebtoken takes a KeyObject; passport-jwt's typings predate that.
+              done(null, key as unknown as string);
+            },
+            (error: unknown) => done(error),
+          )
+          .catch((error: unknown) =>
+            logger.error(`key provider callback failed: ${String(error)}`),
+          );
+      },
+      algorithms: [...options.algorithms],
+      issuer: [...options.issuers],
+      audience: [...options.audiences],
+      ignoreExpiration: false,
+      jsonWebTokenOptions: { clockTolerance: options.clockTolerance },
+    };
+    super(strategyOptions);
+  }
+
+  /** The verified payload becomes passport's user; the guard turns it into a principal. */
+  validate(payload: JwtClaims): JwtClaims {
+    return payload;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Bearer token extraction, RFC 6750 section 2. Pure: it reads a request-shaped object
+ * and returns a result; it never throws.
+ */
+import {
+  AuthenticationRequiredError,
+  InvalidRequestError,
+  InvalidTokenError,
+  type BearerError,
+} from './bearer.errors.js';
+
+/** Where a token may travel: header (section 2.1), form body (2.2), query (2.3). */
+export type TokenLocation = 'header' | 'body' | 'query';
+
+/** All token locations, in the order of RFC 6750 section 2. */
+export const TOKEN_LOCATIONS: readonly TokenLocation[] = [
+  'header',
+  'body',
+  'query',
+];
+
+/** The parts of an HTTP request the extractor reads (Express and Fastify both fit). */
+export interface TokenRequest {
+  method?: string;
+  url?: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Node's `IncomingMessage.headersDistinct`, which keeps repeated headers. */
+  headersDistinct?: Record<string, string[] | undefined>;
+  body?: unknown;
+}
+
+/** How to extract. */
+export interface ExtractOptions {
+  locations: readonly TokenLocation[];
+  /** The longest `Authorization` header or token accepted, in characters. */
+  maxTokenLength: number;
+}
+
+/** The outcome of extraction. */
+export type ExtractResult =
+  | { ok: true; token: string; location: TokenLocation }
+  | { ok: false; error: BearerError };
+
+const PARAMETER = 'access_token';
+// RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+// An auth-scheme followed by nothing or by 1*SP and credentials (RFC 9110 section 11.4).
+const CREDENTIALS = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?: +(.*))?$/s;
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+type Found =
+  | { kind: 'none' }
+  | { kind: 'token'; token: string }
+  | { kind: 'error'; error: BearerError };
+
+const NONE: Found = { kind: 'none' };
+
+function fail(error: BearerError): ExtractResult {
+  return { ok: false, error };
+}
+
+function readHeader(req: TokenRequest, maxLength: number): Found {
+  const distinct = req.headersDistinct?.authorization;
+  if (distinct !== undefined && distinct.length > 1) {
+    return {
+      kind: 'error',
+      error: new InvalidRequestError(
+        'The request carries more than one Authorization header.',
+      ),
+    };
+  }
+  const raw = req.headers.authorization;
+  if (Array.isArray(raw)) {
+    if (raw.length > 1) {
+      return {
+        kind: 'error',
+        error: new InvalidRequestError(
+          'The request carries more than one Authorization header.',
+        ),
+      };
+    }
+  }
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (value === undefined) return NONE;
+  // The cap comes before any parsing, so a huge header costs no regex work.
+  if (value.length > maxLength + 'Bearer '.length + 16) {
+    return { kind: 'error', error: new InvalidTokenError('too_long') };
+  }
+  const header = value.replace(/^[ \t]+|[ \t]+$/g, '');
+  const match = CREDENTIALS.exec(header);
+  if (match === null) {
+    // Not even an auth-scheme: nothing we can call a bearer credential.
+    return header === '' ? NONE : malformed();
+  }
+  const [, scheme, credentials] = match;
+  // RFC 6750 section 3.1: another scheme is "no bearer credentials", so no error code.
+  if (scheme?.toLowerCase() !== 'bearer') return NONE;
+  if (credentials === undefined || credentials.trim() === '') {
+    return { kind: 'error', error: new InvalidTokenError('missing') };
+  }
+  if (credentials.length > maxLength) {
+    return { kind: 'error', error: new InvalidTokenError('too_long') };
+  }
+  if (!B64TOKEN.test(credentials)) return malformed();
+  return { kind: 'token', token: credentials };
+}
+
+function malformed(): Found {
+  return { kind: 'error', error: new InvalidTokenError('malformed') };
+}
+
+function readParameterValues(values: unknown, maxLength: number): Found {
+  if (values === undefined) return NONE;
+  if (typeof values !== 'string') {
+    return {
+      kind: 'error',
+      error: new InvalidRequestError(
+        'The access_token parameter must be given exactly once.',
+      ),
+    };
+  }
+  if (values === '') {
+    return { kind: 'error', error: new InvalidTokenError('missing') };
+  }
+  if (values.length > maxLength) {
+    return { kind: 'error', error: new InvalidTokenError('too_long') };
+  }
+  if (!B64TOKEN.test(values)) return malformed();
+  return { kind: 'token', token: values };
+}
+
+function readQuery(req: TokenRequest, maxLength: number): Found {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q === -1) return NONE;
+  // Parsing the raw query ourselves makes repetition visible on every adapter and parser.
+  let params: URLSearchParams;
+  try {
+    params = new URLSearchParams(url.slice(q + 1));
+  } catch {
+    return NONE;
+  }
+  const values = params.getAll(PARAMETER);
+  if (values.length === 0) return NONE;
+  return readParameterValues(
+    values.length === 1 ? values[0] : values,
+    maxLength,
+  );
+}
+
+function contentType(req: TokenRequest): string {
+  const raw = req.headers['content-type'];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+function readBody(req: TokenRequest, maxLength: number): Found {
+  const body = req.body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return NONE;
+  }
+  if (!Object.hasOwn(body, PARAMETER)) return NONE;
+  const method = (req.method ?? 'GET').toUpperCase();
+  // RFC 6750 section 2.2: a form-encoded body, and never with GET (nor HEAD).
+  if (method === 'GET' || method === 'HEAD' || contentType(req) !== FORM_TYPE) {
+    return {
+      kind: 'error',
+      error: new InvalidRequestError(
+        'The access_token body parameter is only accepted in a form-encoded request body.',
+      ),
+    };
+  }
+  return readParameterValues(
+    (body as Record<string, unknown>)[PARAMETER],
+    maxLength,
+  );
+}
+
+const READERS: Record<
+  TokenLocation,
+  (req: TokenRequest, maxLength: number) => Found
+> = {
+  header: readHeader,
+  body: readBody,
+  query: readQuery,
+};
+
+/**
+ * Finds the bearer token of a request in the enabled locations.
+ *
+ * - No credentials at all: {@link AuthenticationRequiredError} (challenge without `error`).
+ * - `Bearer` with nothing after it: `invalid_token`, "The access token is missing.".
+ * - A token outside the b64token syntax or over the length cap: `invalid_token`.
+ * - A token in more than one location, or `access_token` repeated: `invalid_request`.
+ *
+ * Locations that are not enabled are not read at all.
+ */
+export function extractToken(
+  req: TokenRequest,
+  options: ExtractOptions,
+): ExtractResult {
+  let found: { token: string; location: TokenLocation } | undefined;
+  let firstError: BearerError | undefined;
+  let sources = 0;
+  for (const location of options.locations) {
+    let result: Found;
+    try {
+      result = READERS[location](req, options.maxTokenLength);
+    } catch {
+      // A request object of an unexpected shape is a malformed request, not a crash.
+      result = {
+        kind: 'error',
+        error: new InvalidRequestError(),
+      };
+    }
+    if (result.kind === 'none') continue;
+    sources++;
+    if (result.kind === 'error') {
+      firstError ??= result.error;
+      continue;
+    }
+    found ??= { token: result.token, location };
+  }
+  if (sources > 1) {
+    return fail(
+      new InvalidRequestError(
+        'The access token was sent by more than one method.',
+      ),
+    );
+  }
+  if (firstError !== undefined) return fail(firstError);
+  if (found !== undefined) return { ok: true, ...found };
+  return fail(new AuthenticationRequiredError());
+}

@@ -1,0 +1,178 @@
+/**
+ * Checks on a token that need no key (RFC 8725, RFC 9068, RFC 7515). They run before any
+ * key lookup, so a foreign, expired or malformed token never costs a JWKS fetch.
+ * Pure: no I/O.
+ */
+import { InvalidTokenError } from './bearer.errors.js';
+import { readOwnClaim, type JwtClaims } from './claims.js';
+
+/** What the policy needs from the module options. */
+export interface TokenPolicy {
+  readonly algorithms: readonly string[];
+  readonly issuers: readonly string[];
+  readonly audiences: readonly string[];
+  readonly clockTolerance: number;
+  readonly maxTokenLength: number;
+  readonly requireAtJwt: boolean;
+}
+
+/** The decoded parts of a token that passed the policy (the signature is not yet checked). */
+export interface InspectedToken {
+  readonly alg: string;
+  readonly kid: string | undefined;
+  readonly iss: string;
+  /** `exp` in seconds since the epoch. */
+  readonly exp: number;
+  readonly claims: JwtClaims;
+}
+
+/** The longest `kid` accepted; it is only ever used as a map key. */
+export const MAX_KID_LENGTH = 256;
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const ACCEPTED_TYPES = new Set(['jwt', 'at+jwt', 'application/at+jwt']);
+const AT_JWT_TYPES = new Set(['at+jwt', 'application/at+jwt']);
+
+function decodeJsonObject(
+  segment: string,
+): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(
+      Buffer.from(segment, 'base64url').toString('utf8'),
+    );
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return undefined;
+    }
+    return value as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function checkHeader(
+  header: Record<string, unknown>,
+  policy: TokenPolicy,
+): {
+  alg: string;
+  kid: string | undefined;
+} {
+  const alg = readOwnClaim(header, 'alg');
+  if (typeof alg !== 'string' || !policy.algorithms.includes(alg)) {
+    throw new InvalidTokenError('algorithm');
+  }
+  const typ = readOwnClaim(header, 'typ');
+  if (typ !== undefined) {
+    const type = typeof typ === 'string' ? typ.toLowerCase() : '';
+    if (!ACCEPTED_TYPES.has(type)) throw new InvalidTokenError('type');
+    if (policy.requireAtJwt && !AT_JWT_TYPES.has(type)) {
+      throw new InvalidTokenError('type');
+    }
+  } else if (policy.requireAtJwt) {
+    throw new InvalidTokenError('type');
+  }
+  // RFC 7515 section 4.1.11: a `crit` we do not implement must be refused; we implement none.
+  if (Object.hasOwn(header, 'crit'))
+    throw new InvalidTokenError('unsupported_header');
+  // RFC 7797 unencoded payloads and nested JWTs (RFC 7519 section 5.2) are never accepted.
+  if (Object.hasOwn(header, 'b64'))
+    throw new InvalidTokenError('unsupported_header');
+  const cty = readOwnClaim(header, 'cty');
+  if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
+    throw new InvalidTokenError('unsupported_header');
+  }
+  const kid = readOwnClaim(header, 'kid');
+  if (
+    kid !== undefined &&
+    (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH)
+  ) {
+    throw new InvalidTokenError('malformed');
+  }
+  // `jwk`, `jku`, `x5u` and `x5c` are ignored: keys come only from the configured JWKS.
+  return { alg, kid };
+}
+
+function checkAudience(aud: unknown, audiences: readonly string[]): boolean {
+  if (typeof aud === 'string') return audiences.includes(aud);
+  if (Array.isArray(aud)) {
+    return aud.some(
+      (item) => typeof item === 'string' && audiences.includes(item),
+    );
+  }
+  return false;
+}
+
+function checkClaims(
+  claims: Record<string, unknown>,
+  policy: TokenPolicy,
+  nowSeconds: number,
+): { iss: string; exp: number } {
+  const exp = readOwnClaim(claims, 'exp');
+  const nbf = readOwnClaim(claims, 'nbf');
+  const iat = readOwnClaim(claims, 'iat');
+  if (!isNumericDate(exp)) throw new InvalidTokenError('claims');
+  if (nbf !== undefined && !isNumericDate(nbf))
+    throw new InvalidTokenError('claims');
+  if (iat !== undefined && !isNumericDate(iat))
+    throw new InvalidTokenError('claims');
+  const iss = readOwnClaim(claims, 'iss');
+  // Exact match, no normalisation (RFC 9068 section 4, RFC 8725 section 3.8).
+  if (typeof iss !== 'string' || !policy.issuers.includes(iss)) {
+    throw new InvalidTokenError('issuer');
+  }
+  if (!checkAudience(readOwnClaim(claims, 'aud'), policy.audiences)) {
+    throw new InvalidTokenError('audience');
+  }
+  const tolerance = policy.clockTolerance;
+  if (nowSeconds >= exp + tolerance) throw new InvalidTokenError('expired');
+  if (nbf !== undefined && nowSeconds + tolerance < nbf) {
+    throw new InvalidTokenError('not_yet_valid');
+  }
+  if (iat !== undefined && iat > nowSeconds + tolerance) {
+    throw new InvalidTokenError('issued_in_future');
+  }
+  if (policy.requireAtJwt) {
+    for (const name of ['sub', 'jti', 'client_id']) {
+      const value = readOwnClaim(claims, name);
+      if (typeof value !== 'string' || value === '')
+        throw new InvalidTokenError('claims');
+    }
+    if (iat === undefined) throw new InvalidTokenError('claims');
+  }
+  return { iss, exp };
+}
+
+/**
+ * Decodes a compact JWS and applies every check that needs no key: three base64url
+ * segments and a size cap, a JSON object header and payload, `alg` in the allowlist,
+ * an accepted `typ`, no `crit`, `b64` or nested JWT, a bounded `kid`, numeric `exp`
+ * (required), `nbf` and `iat`, an exactly trusted `iss`, a matching `aud`, and the clock.
+ *
+ * @throws InvalidTokenError with the reason of the first failed check.
+ */
+export function inspectToken(
+  token: string,
+  policy: TokenPolicy,
+  nowSeconds: number = Date.now() / 1000,
+): InspectedToken {
+  if (token.length > policy.maxTokenLength)
+    throw new InvalidTokenError('too_long');
+  const segments = token.split('.');
+  // Five segments is a JWE; we accept only signed tokens.
+  if (segments.length !== 3) throw new InvalidTokenError('malformed');
+  const [head, body, signature] = segments as [string, string, string];
+  if (!SEGMENT.test(head) || !SEGMENT.test(body) || !SEGMENT.test(signature)) {
+    throw new InvalidTokenError('malformed');
+  }
+  const header = decodeJsonObject(head);
+  const claims = decodeJsonObject(body);
+  if (header === undefined || claims === undefined) {
+    throw new InvalidTokenError('malformed');
+  }
+  const { alg, kid } = checkHeader(header, policy);
+  const { iss, exp } = checkClaims(claims, policy, nowSeconds);
+  return { alg, kid, iss, exp, claims };
+}
