@@ -68,8 +68,15 @@ export interface TokenCacheOptions {
 export interface AuthModuleOptions {
   /**
    * The issuer(s) to trust; a token's `iss` must equal one of them exactly.
+   * For a multi-tenant app an entry may hold `{tenantid}`: it then matches when the
+   * placeholder, replaced by the token's own `tid` claim, gives exactly `iss` (Azure AD).
+   * Such an entry needs `jwksUri`.
    */
   issuer: string | readonly string[];
+  /**
+   * With a `{tenantid}` issuer: the tenant ids (`tid`) allowed. Unset: every tenant.
+   */
+  allowedTenants?: readonly string[];
   /**
    * The audience(s) this API answers to; a token's `aud` must contain one of them.
    * An empty string is a configuration error, never "no check".
@@ -146,6 +153,7 @@ export interface AuthModuleOptions {
 /** Options after validation, with every default filled in. */
 export interface ResolvedAuthOptions {
   readonly issuers: readonly string[];
+  readonly allowedTenants: readonly string[] | undefined;
   readonly audiences: readonly string[];
   readonly jwksUri: string | undefined;
   readonly algorithms: readonly JwsAlgorithm[];
@@ -178,6 +186,7 @@ export class AuthConfigurationError extends Error {
 
 const KNOWN_OPTIONS = new Set([
   'issuer',
+  'allowedTenants',
   'audience',
   'jwksUri',
   'algorithms',
@@ -421,6 +430,21 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
   check(o.issuer !== undefined, 'issuer', 'is required.');
   const issuers = checkStrings(o.issuer, 'issuer');
   issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
+  const templated = issuers.some((issuer) => issuer.includes('{tenantid}'));
+  check(
+    !templated || o.jwksUri !== undefined,
+    'jwksUri',
+    'is required when an issuer holds {tenantid} (there is no single discovery document).',
+  );
+  const allowedTenants =
+    o.allowedTenants === undefined
+      ? undefined
+      : checkStrings(o.allowedTenants, 'allowedTenants');
+  check(
+    allowedTenants === undefined || templated,
+    'allowedTenants',
+    'only applies to an issuer that holds {tenantid}.',
+  );
   check(o.audience !== undefined, 'audience', 'is required.');
   const audiences = checkStrings(o.audience, 'audience');
   const jwksUri =
@@ -442,6 +466,7 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
   );
   return Object.freeze({
     issuers,
+    allowedTenants,
     audiences,
     jwksUri,
     algorithms: resolveAlgorithms(o.algorithms),

@@ -105,6 +105,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     this.policy = {
       algorithms: authOptions.algorithms,
       issuers: authOptions.issuers,
+      allowedTenants: authOptions.allowedTenants,
       audiences: authOptions.audiences,
       clockTolerance: authOptions.clockTolerance,
       maxTokenLength: authOptions.maxTokenLength,
@@ -213,7 +214,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       );
       this.cache.set(
         token,
-        { principal, iss: inspected.iss, kid: inspected.kid, key },
+        { principal, iss: inspected.issuer, kid: inspected.kid, key },
         expiresAt,
       );
     }

@@ -12,6 +12,8 @@ export type {
   ResolvedAuthOptions,
   TokenCacheOptions,
 } from './auth-options.js';
+export { azureAd, AZURE_PUBLIC_AUTHORITY } from './azure-ad.js';
+export type { AzureAdOptions } from './azure-ad.js';
 export { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 export { BearerGuard } from './bearer.guard.js';
 export { BearerExceptionFilter } from './bearer-exception.filter.js';

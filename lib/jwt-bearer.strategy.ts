@@ -10,7 +10,7 @@ import {
 import type { ResolvedAuthOptions } from './auth-options.js';
 import type { JwtClaims } from './claims.js';
 import { IssuerKeysService } from './issuer-keys.service.js';
-import type { InspectedToken } from './token-policy.js';
+import { TENANT_PLACEHOLDER, type InspectedToken } from './token-policy.js';
 
 /** What `BearerGuard` leaves on the request for the strategy. */
 export interface BearerRequestState {
@@ -70,9 +70,9 @@ export class JwtBearerStrategy extends PassportStrategy(
           done(new Error('BearerGuard state is missing'));
           return;
         }
-        const { iss, kid, alg } = state.inspected;
+        const { issuer, kid, alg } = state.inspected;
         keys
-          .getKey(iss, kid, alg)
+          .getKey(issuer, kid, alg)
           .then(
             (key) => {
               state.key = key;
@@ -86,7 +86,13 @@ export class JwtBearerStrategy extends PassportStrategy(
           );
       },
       algorithms: [...options.algorithms],
-      issuer: [...options.issuers],
+      // A `{tenantid}` issuer has no fixed value for jsonwebtoken; the token policy then
+      // checks `iss` against the token's own signed `tid` before any key is looked up.
+      issuer: options.issuers.some((issuer) =>
+        issuer.includes(TENANT_PLACEHOLDER),
+      )
+        ? undefined
+        : [...options.issuers],
       audience: [...options.audiences],
       ignoreExpiration: false,
       jsonWebTokenOptions: { clockTolerance: options.clockTolerance },

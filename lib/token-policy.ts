@@ -9,7 +9,10 @@ import { readOwnClaim, type JwtClaims } from './claims.js';
 /** What the policy needs from the module options. */
 export interface TokenPolicy {
   readonly algorithms: readonly string[];
+  /** Trusted issuers; an entry may hold `{tenantid}`, matched against the token's `tid`. */
   readonly issuers: readonly string[];
+  /** With a `{tenantid}` issuer: the tenants allowed; `undefined` allows every tenant. */
+  readonly allowedTenants?: readonly string[];
   readonly audiences: readonly string[];
   readonly clockTolerance: number;
   readonly maxTokenLength: number;
@@ -21,6 +24,8 @@ export interface InspectedToken {
   readonly alg: string;
   readonly kid: string | undefined;
   readonly iss: string;
+  /** The configured issuer entry that matched `iss` (a `{tenantid}` template or `iss` itself). */
+  readonly issuer: string;
   /** `exp` in seconds since the epoch. */
   readonly exp: number;
   readonly claims: JwtClaims;
@@ -95,6 +100,36 @@ function checkHeader(
   return { alg, kid };
 }
 
+/** The placeholder of a multi-tenant issuer (Azure AD), replaced by the token's `tid`. */
+export const TENANT_PLACEHOLDER = '{tenantid}';
+const TENANT_ID =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/**
+ * The configured issuer that `iss` matches: an exact entry, or a `{tenantid}` template
+ * whose placeholder, replaced by the token's own `tid` (a GUID), gives exactly `iss`.
+ */
+export function matchIssuer(
+  iss: string,
+  claims: Record<string, unknown>,
+  policy: Pick<TokenPolicy, 'issuers' | 'allowedTenants'>,
+): string | undefined {
+  if (policy.issuers.includes(iss)) return iss;
+  const tid = readOwnClaim(claims, 'tid');
+  if (typeof tid !== 'string' || !TENANT_ID.test(tid)) return undefined;
+  if (
+    policy.allowedTenants !== undefined &&
+    !policy.allowedTenants.includes(tid)
+  ) {
+    return undefined;
+  }
+  return policy.issuers.find(
+    (issuer) =>
+      issuer.includes(TENANT_PLACEHOLDER) &&
+      issuer.replace(TENANT_PLACEHOLDER, tid) === iss,
+  );
+}
+
 function checkAudience(aud: unknown, audiences: readonly string[]): boolean {
   if (typeof aud === 'string') return audiences.includes(aud);
   if (Array.isArray(aud)) {
@@ -109,7 +144,7 @@ function checkClaims(
   claims: Record<string, unknown>,
   policy: TokenPolicy,
   nowSeconds: number,
-): { iss: string; exp: number } {
+): { iss: string; issuer: string; exp: number } {
   const exp = readOwnClaim(claims, 'exp');
   const nbf = readOwnClaim(claims, 'nbf');
   const iat = readOwnClaim(claims, 'iat');
@@ -120,7 +155,9 @@ function checkClaims(
     throw new InvalidTokenError('claims');
   const iss = readOwnClaim(claims, 'iss');
   // Exact match, no normalisation (RFC 9068 section 4, RFC 8725 section 3.8).
-  if (typeof iss !== 'string' || !policy.issuers.includes(iss)) {
+  const issuer =
+    typeof iss === 'string' ? matchIssuer(iss, claims, policy) : undefined;
+  if (typeof iss !== 'string' || issuer === undefined) {
     throw new InvalidTokenError('issuer');
   }
   if (!checkAudience(readOwnClaim(claims, 'aud'), policy.audiences)) {
@@ -142,7 +179,7 @@ function checkClaims(
     }
     if (iat === undefined) throw new InvalidTokenError('claims');
   }
-  return { iss, exp };
+  return { iss, issuer, exp };
 }
 
 /**
@@ -173,6 +210,6 @@ export function inspectToken(
     throw new InvalidTokenError('malformed');
   }
   const { alg, kid } = checkHeader(header, policy);
-  const { iss, exp } = checkClaims(claims, policy, nowSeconds);
-  return { alg, kid, iss, exp, claims };
+  const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
+  return { alg, kid, iss, issuer, exp, claims };
 }
