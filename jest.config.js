@@ -9,6 +9,8 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   setupFiles: ['<rootDir>/test/support/preload-esm.js'],
+  // Builds dist/ when it is missing or stale: the e2e specs run the compiled sample app.
+  globalSetup: '<rootDir>/test/support/global-setup.js',
   testTimeout: 30000,
   // The summary reporter writes counts to $JEST_JSON_OUTPUT for .ci/run.
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],

@@ -140,7 +140,8 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       const bearerError = toBearerError(error, true);
       this.logFailure(bearerError, token);
       // A challenge may carry the discovered authorization_uri; wait for it if in flight.
-      await this.keys.settleChallenge();
+      // A 500 carries no challenge, so it never waits for discovery.
+      if (bearerError.getStatus() < 500) await this.keys.settleChallenge();
       throw bearerError;
     }
   }

@@ -10,6 +10,7 @@ import type { ResolvedAuthOptions } from './auth-options.js';
 import { AuthServerError } from './bearer.errors.js';
 import { fetchJson, KeySourceFetchError } from './fetch-json.js';
 import { JwksKeySource } from './jwks-key-source.js';
+import { TENANT_PLACEHOLDER } from './token-policy.js';
 
 /** The fields of an OpenID Provider / RFC 8414 metadata document the module reads. */
 export interface IssuerMetadata {
@@ -128,7 +129,11 @@ export class IssuerKeysService implements OnApplicationBootstrap {
   }
 
   private needsDiscoveryForChallenge(): boolean {
-    return this.options.authorizationUri === undefined;
+    // A `{tenantid}` template names no real issuer, so it has no discovery document.
+    return (
+      this.options.authorizationUri === undefined &&
+      !this.options.issuers[0].includes(TENANT_PLACEHOLDER)
+    );
   }
 
   /** Reads `<issuer>/.well-known/openid-configuration` once; after a failure, waits before retrying. */

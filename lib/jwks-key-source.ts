@@ -74,7 +74,7 @@ export class JwksKeySource {
 
   /** Whether `key` is still the current key for `kid` (the token cache asks this). */
   isCurrent(kid: string | undefined, key: KeyObject): boolean {
-    return this.keys.get(kid ?? '')?.key === key && !this.isExpired();
+    return this.lookup(kid)?.key === key && !this.isExpired();
   }
 
   /**
@@ -195,8 +195,13 @@ export class JwksKeySource {
   ): SigningKeyEntry | undefined {
     const pem = signingKey.getPublicKey();
     const kid = signingKey.kid;
+    const jwkAlg = (signingKey as { alg?: unknown }).alg;
+    const alg = typeof jwkAlg === 'string' ? jwkAlg : undefined;
     const previous = this.keys.get(kid ?? '');
-    if (previous !== undefined && previous.pem === pem) return previous;
+    if (previous !== undefined && previous.pem === pem) {
+      // Same key material: keep its KeyObject, but follow a change of the JWK's `alg`.
+      return previous.alg === alg ? previous : { ...previous, alg };
+    }
     let key: KeyObject;
     try {
       key = createPublicKey(pem);
@@ -215,7 +220,6 @@ export class JwksKeySource {
         return undefined;
       }
     }
-    const alg = (signingKey as { alg?: unknown }).alg;
-    return { kid, alg: typeof alg === 'string' ? alg : undefined, key, pem };
+    return { kid, alg, key, pem };
   }
 }

@@ -86,7 +86,8 @@ function checkHeader(
   if (Object.hasOwn(header, 'b64'))
     throw new InvalidTokenError('unsupported_header');
   const cty = readOwnClaim(header, 'cty');
-  if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
+  // RFC 7515 section 4.1.10: a cty without "/" stands for "application/" + cty.
+  if (typeof cty === 'string' && /^(application\/)?jwt$/i.test(cty)) {
     throw new InvalidTokenError('unsupported_header');
   }
   const kid = readOwnClaim(header, 'kid');
@@ -114,7 +115,10 @@ export function matchIssuer(
   claims: Record<string, unknown>,
   policy: Pick<TokenPolicy, 'issuers' | 'allowedTenants'>,
 ): string | undefined {
-  if (policy.issuers.includes(iss)) return iss;
+  // A template entry is never an exact match: `iss` must name a real tenant.
+  if (!iss.includes(TENANT_PLACEHOLDER) && policy.issuers.includes(iss)) {
+    return iss;
+  }
   const tid = readOwnClaim(claims, 'tid');
   if (typeof tid !== 'string' || !TENANT_ID.test(tid)) return undefined;
   if (

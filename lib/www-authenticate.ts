@@ -35,8 +35,8 @@ const RFC6750_SCOPE =
   /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 // RFC 3986 URI characters; error_uri must be a URI-reference (RFC 6750 section 3).
 const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
-// RFC 9110 qdtext and quoted-pair content: HTAB, SP, VCHAR; obs-text is refused on purpose.
-const QUOTABLE = /^[\t\x20-\x7E]*$/;
+// RFC 9110 qdtext and quoted-pair content, minus HTAB (a control character) and obs-text.
+const QUOTABLE = /^[\x20-\x7E]*$/;
 // RFC 9110 token (auth-param names and the scheme).
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -201,7 +201,7 @@ export function parseChallenges(header: string): ParsedChallenge[] {
       continue;
     }
     // auth-param list; it ends where a new challenge (token followed by space and not '=') starts.
-    for (;;) {
+    for (let first = true; ; first = false) {
       skipOws();
       const nameStart = i;
       const name = readToken();
@@ -209,7 +209,10 @@ export function parseChallenges(header: string): ParsedChallenge[] {
         throw new ChallengeParseError('expected a parameter name');
       skipOws();
       if (s[i] !== '=') {
-        // This token is the scheme of the next challenge.
+        // Right after the scheme there was no comma, so this cannot start a new challenge.
+        if (first)
+          throw new ChallengeParseError('expected token68 or an auth-param');
+        // After a comma, this token is the scheme of the next challenge.
         i = nameStart;
         break;
       }

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
 import {
   Claims,
   InsufficientAccessError,
@@ -24,6 +24,18 @@ export class ScenarioController {
       sub: principal.sub,
       scopes: principal.scopes,
       roles: principal.roles,
+    };
+  }
+
+  /** What the guard left on the request, next to what `@Principal()` delivers. */
+  @Get('user')
+  user(
+    @Req() request: { user?: BearerPrincipal },
+    @Principal() principal: BearerPrincipal,
+  ): { sub: string | undefined; samePrincipal: boolean } {
+    return {
+      sub: request.user?.sub,
+      samePrincipal: request.user === principal,
     };
   }
 

@@ -15,7 +15,7 @@ export interface HttpResult {
 /** What to send; headers may repeat (an array value sends one line per element). */
 export interface HttpRequestOptions {
   method?: string;
-  headers?: OutgoingHttpHeaders;
+  headers?: Record<string, string | string[]>;
   body?: string;
 }
 
@@ -55,7 +55,7 @@ export function send(
 }
 
 /** `Authorization: Bearer <token>`. */
-export function bearer(token: string): OutgoingHttpHeaders {
+export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 

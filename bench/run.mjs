@@ -1,0 +1,525 @@
+// The load benchmark of issue 5: every variant is its own Nest server process (pinned to
+// one core), loaded by autocannon from this process (pinned to another core), in
+// alternating rounds A B C D E, A B C D E, … per scenario. Prints medians, ratios to the
+// unprotected route measured in the same rounds, p99 latency and peak RSS, and writes
+// bench/results/latest.md and latest.json.
+//
+//   npm run bench                     full run (3 rounds of 5 s per scenario, ~5 minutes)
+//   npm run bench -- --quick          smoke run (1 round of 2 s, ~1 minute)
+//   npm run bench -- --help           every option
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { AUDIENCE, mintInvalidPool, mintValid, mintValidPool, startIssuer } from './support/issuer.mjs';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+/** The variants, in round order. `id` names the JWKS path, so fetches are counted per variant. */
+const VARIANTS = [
+  { id: 'unprotected', label: 'unprotected', file: 'unprotected.mjs' },
+  {
+    id: 'passport-jwks-rsa',
+    label: 'classic recipe (@nestjs/passport + passport-jwt + jwks-rsa)',
+    file: 'passport-jwks-rsa.mjs',
+  },
+  {
+    id: 'express-oauth2-jwt-bearer',
+    label: 'express-oauth2-jwt-bearer (middleware)',
+    file: 'express-oauth2-jwt-bearer.mjs',
+  },
+  {
+    id: 'nestjs-bearer-no-cache',
+    label: 'nestjs-bearer, tokenCache: false',
+    file: 'nestjs-bearer.mjs',
+    env: { TOKEN_CACHE: 'off' },
+  },
+  { id: 'nestjs-bearer', label: 'nestjs-bearer (cache on, default)', file: 'nestjs-bearer.mjs' },
+];
+const BASELINE = 'unprotected';
+
+const SCENARIOS = [
+  { id: 'reused', label: 'one reused token', expected: 200 },
+  { id: 'distinct', label: '1,000 distinct tokens', expected: 200 },
+  { id: 'invalid', label: 'invalid tokens', expected: 401 },
+];
+
+const USAGE = `Usage: node bench/run.mjs [options]
+  --quick              1 round of 2 s, 1 s warm-up (a smoke run of about a minute)
+  --rounds N           rounds per scenario (default 3)
+  --duration S         seconds per variant per round (default 5)
+  --warmup S           warm-up seconds per variant per scenario (default 3)
+  --connections N      autocannon connections (default 50)
+  --scenarios a,b      subset of ${SCENARIOS.map((s) => s.id).join(', ')}
+  --variants a,b       subset of ${VARIANTS.map((v) => v.id).join(', ')} (unprotected is always run)
+  --no-build           use dist/ as it is instead of running scripts/build-if-needed.mjs
+  --no-write           do not write bench/results/
+  --help`;
+
+// ---------------------------------------------------------------------------------------
+// Child processes: every one is tracked and killed on the way out, whatever the way out.
+
+const children = new Set();
+
+function killAll(signal = 'SIGKILL') {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+}
+
+process.on('exit', () => killAll());
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping every server`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Options, build, CPU pinning, machine facts.
+
+function readOptions() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      scenarios: { type: 'string' },
+      variants: { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const number = (name, fallback, min) => {
+    const text = values[name];
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}`);
+    return n;
+  };
+  const subset = (name, all) => {
+    if (values[name] === undefined) return all;
+    const wanted = values[name].split(',').map((s) => s.trim());
+    for (const id of wanted) {
+      if (!all.some((item) => item.id === id)) throw new Error(`--${name}: unknown "${id}"`);
+    }
+    return all.filter((item) => item.id === BASELINE || wanted.includes(item.id));
+  };
+  return {
+    quick: values.quick,
+    rounds: number('rounds', values.quick ? 1 : 3, 1),
+    duration: number('duration', values.quick ? 2 : 5, 1),
+    warmup: number('warmup', values.quick ? 1 : 3, 0),
+    connections: number('connections', 50, 1),
+    scenarios: subset('scenarios', SCENARIOS),
+    variants: subset('variants', VARIANTS),
+    build: !values['no-build'],
+    write: !values['no-write'],
+  };
+}
+
+function buildIfNeeded() {
+  const { status, error } = spawnSync(process.execPath, [join(ROOT, 'scripts/build-if-needed.mjs')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (error) throw error;
+  if (status !== 0) throw new Error('the build failed (use --no-build to run against dist/ as it is)');
+  if (!existsSync(join(ROOT, 'dist/lib/index.js'))) throw new Error('dist/lib/index.js is missing after the build');
+}
+
+function hasTaskset() {
+  return spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** The CPUs this process may run on, from `taskset -cp` (Linux), or undefined. */
+function allowedCpus() {
+  const out = spawnSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' });
+  const list = out.stdout?.split(':')[1]?.trim();
+  if (out.status !== 0 || !list) return undefined;
+  return list.split(',').flatMap((part) => {
+    const [from, to = from] = part.split('-').map(Number);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
+}
+
+/** Load generator on the first allowed CPU, servers on the second; unpinned when impossible. */
+function planPinning() {
+  const cpus = hasTaskset() ? allowedCpus() : undefined;
+  if (cpus === undefined || cpus.length < 2) {
+    return { driverCpu: undefined, serverCpu: undefined, note: 'not pinned (needs taskset and two CPUs)' };
+  }
+  const [driverCpu, serverCpu] = cpus;
+  // -a: every thread of this process, the libuv pool and V8's helpers included.
+  const pinned = spawnSync('taskset', ['-a', '-cp', String(driverCpu), String(process.pid)], { stdio: 'ignore' });
+  if (pinned.status !== 0) return { driverCpu: undefined, serverCpu, note: `servers on CPU ${serverCpu}, load generator not pinned` };
+  return { driverCpu, serverCpu, note: `load generator on CPU ${driverCpu}, each server on CPU ${serverCpu}` };
+}
+
+function readPackageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machineFacts(pinning) {
+  let cpuModel = 'unknown';
+  try {
+    cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
+  } catch {
+    // Not Linux: the model stays unknown.
+  }
+  return {
+    cpu: cpuModel,
+    cores: availableParallelism(),
+    node: process.version,
+    kernel: `${process.platform} ${release()}`,
+    nest: readPackageVersion('@nestjs/core'),
+    express: readPackageVersion('express'),
+    autocannon: readPackageVersion('autocannon'),
+    pinning: pinning.note,
+    loadAverageAtStart: loadavg().map((n) => Number(n.toFixed(2))),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers.
+
+async function startServer(variant, issuer, serverCpu) {
+  const script = join(BENCH_DIR, 'servers', variant.file);
+  const [command, args] =
+    serverCpu === undefined
+      ? [process.execPath, [script]]
+      : ['taskset', ['-c', String(serverCpu), process.execPath, script]];
+  // taskset execs node, so the child's pid is the server's pid (for /proc/<pid>/status).
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      PORT: '0',
+      ISSUER: issuer.url,
+      AUDIENCE,
+      JWKS_URI: issuer.jwksUriFor(variant.id),
+      ...variant.env,
+    },
+  });
+  children.add(child);
+  const server = { variant, child, port: undefined, stats: undefined, stderr: '' };
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    server.stderr = (server.stderr + chunk).slice(-4000);
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${variant.id}: no READY within 30 s\n${server.stderr}`)), 30_000);
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      let newline;
+      while ((newline = stdout.indexOf('\n')) >= 0) {
+        const line = stdout.slice(0, newline);
+        stdout = stdout.slice(newline + 1);
+        if (line.startsWith('READY ')) {
+          server.port = JSON.parse(line.slice(6)).port;
+          clearTimeout(timer);
+          resolve();
+        } else if (line.startsWith('STATS ')) {
+          server.stats = JSON.parse(line.slice(6));
+        }
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${variant.id} exited (${signal ?? code}) before READY\n${server.stderr}`));
+    });
+  });
+  return server;
+}
+
+/** Peak resident set size in bytes: VmHWM from /proc, else what the server reported on SIGTERM. */
+function readPeakRss(pid) {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+async function stopServer(server) {
+  const { child } = server;
+  const peakRss = readPeakRss(child.pid);
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+  children.delete(child);
+  return peakRss ?? server.stats?.maxRSS;
+}
+
+// ---------------------------------------------------------------------------------------
+// Load.
+
+async function load(port, tokens, seconds, connections) {
+  const options = {
+    url: `http://127.0.0.1:${port}/data`,
+    connections,
+    duration: seconds,
+    pipelining: 1,
+    timeout: 10,
+  };
+  if (tokens.length === 1) {
+    options.headers = { authorization: `Bearer ${tokens[0]}` };
+  } else {
+    // One counter for all connections: consecutive requests carry consecutive tokens.
+    let next = 0;
+    options.requests = [
+      {
+        setupRequest(request) {
+          request.headers = { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` };
+          return request;
+        },
+      },
+    ];
+  }
+  return autocannon(options);
+}
+
+function summarize(result, expected) {
+  const responses = Object.values(result.statusCodeStats ?? {}).reduce((sum, s) => sum + s.count, 0);
+  const matching = result.statusCodeStats?.[expected]?.count ?? 0;
+  return {
+    rps: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    responses,
+    unexpected: responses - matching + result.errors + result.timeouts,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])),
+  };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+async function runScenario(scenario, tokens, issuer, options, pinning) {
+  const expectedFor = (variant) => (variant.id === BASELINE ? 200 : scenario.expected);
+  console.log(`\n## ${scenario.label} (${tokens.length} token${tokens.length === 1 ? '' : 's'})`);
+  const discoveryBefore = issuer.discoveryRequests();
+  const fetchesBefore = new Map(options.variants.map((v) => [v.id, issuer.jwksRequests(v.id)]));
+  // Fresh processes per scenario: peak RSS and caches belong to this scenario alone.
+  const startedAt = performance.now();
+  const servers = await Promise.all(options.variants.map((v) => startServer(v, issuer, pinning.serverCpu)));
+  const rounds = [];
+  const warmupUnexpected = new Map();
+  try {
+    if (options.warmup > 0) {
+      for (const server of servers) {
+        const warm = summarize(
+          await load(server.port, tokens, options.warmup, options.connections),
+          expectedFor(server.variant),
+        );
+        warmupUnexpected.set(server.variant.id, warm.unexpected);
+      }
+    }
+    for (let round = 1; round <= options.rounds; round++) {
+      const results = {};
+      for (const server of servers) {
+        await sleep(250);
+        const result = summarize(
+          await load(server.port, tokens, options.duration, options.connections),
+          expectedFor(server.variant),
+        );
+        results[server.variant.id] = result;
+        console.log(
+          `  round ${round}  ${server.variant.id.padEnd(26)} ${result.rps.toFixed(0).padStart(7)} req/s` +
+            `  p99 ${String(result.p99).padStart(4)} ms  ${JSON.stringify(result.statusCodes)}`,
+        );
+      }
+      rounds.push(results);
+    }
+  } finally {
+    for (const server of servers) server.peakRss = await stopServer(server);
+  }
+  const rows = servers.map((server) => {
+    const id = server.variant.id;
+    return {
+      variant: id,
+      label: server.variant.label,
+      expectedStatus: expectedFor(server.variant),
+      medianRps: median(rounds.map((r) => r[id].rps)),
+      roundRps: rounds.map((r) => r[id].rps),
+      roundRatios: rounds.map((r) => r[id].rps / r[BASELINE].rps),
+      p99: median(rounds.map((r) => r[id].p99)),
+      peakRss: server.peakRss,
+      jwksFetches: issuer.jwksRequests(id) - fetchesBefore.get(id),
+      unexpected: rounds.reduce((sum, r) => sum + r[id].unexpected, 0),
+      warmupUnexpected: warmupUnexpected.get(id) ?? 0,
+      responses: rounds.reduce((sum, r) => sum + r[id].responses, 0),
+    };
+  });
+  const base = rows.find((row) => row.variant === BASELINE);
+  for (const row of rows) {
+    row.ratio = row.medianRps / base.medianRps;
+    row.rssDelta = row.peakRss !== undefined && base.peakRss !== undefined ? row.peakRss - base.peakRss : undefined;
+  }
+  return {
+    scenario: scenario.id,
+    label: scenario.label,
+    tokens: tokens.length,
+    seconds: (performance.now() - startedAt) / 1000,
+    discoveryRequests: issuer.discoveryRequests() - discoveryBefore,
+    rows,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Report.
+
+const mb = (bytes) => (bytes === undefined ? 'n/a' : (bytes / 2 ** 20).toFixed(1));
+const signedMb = (bytes) => (bytes === undefined ? 'n/a' : `${bytes >= 0 ? '+' : ''}${mb(bytes)}`);
+
+function goalRows(results) {
+  const cell = (scenario, variant) => results.find((r) => r.scenario === scenario)?.rows.find((row) => row.variant === variant);
+  const peers = ['passport-jwks-rsa', 'express-oauth2-jwt-bearer'];
+  const goals = [];
+  for (const variant of ['nestjs-bearer', 'nestjs-bearer-no-cache']) {
+    const distinct = cell('distinct', variant);
+    if (distinct) {
+      const best = Math.max(...peers.map((p) => cell('distinct', p)?.ratio ?? 0));
+      goals.push([variant, '1,000 distinct tokens >= 0.65x and ahead of every peer', distinct.ratio >= 0.65 && distinct.ratio > best, `${distinct.ratio.toFixed(2)}x (best peer ${best.toFixed(2)}x)`]);
+    }
+    const reused = cell('reused', variant);
+    if (reused) goals.push([variant, 'reused token >= 0.93x', reused.ratio >= 0.93, `${reused.ratio.toFixed(2)}x`]);
+    const invalid = cell('invalid', variant);
+    if (invalid) {
+      // Start-up, plus at most one fetch per 30 s cooldown for the unknown kids.
+      const allowed = 2 + Math.ceil(results.find((r) => r.scenario === 'invalid').seconds / 30);
+      goals.push([variant, 'invalid tokens >= 0.85x, no JWKS fetch per request', invalid.ratio >= 0.85 && invalid.jwksFetches <= allowed, `${invalid.ratio.toFixed(2)}x, ${invalid.jwksFetches} fetches for ${invalid.responses} responses`]);
+    }
+    const deltas = results.map((r) => r.rows.find((row) => row.variant === variant)?.rssDelta).filter((d) => d !== undefined);
+    if (deltas.length > 0) {
+      const worst = Math.max(...deltas);
+      goals.push([variant, 'peak RSS <= unprotected + 20 MB', worst <= 20 * 2 ** 20, `${signedMb(worst)} MB (worst scenario)`]);
+    }
+  }
+  return goals;
+}
+
+function renderMarkdown(results, facts, options, startedAt, seconds) {
+  const lines = [];
+  lines.push('# nestjs-bearer load benchmark', '');
+  lines.push(`Run ${startedAt} (${seconds.toFixed(0)} s)${options.quick ? ', **quick smoke run: numbers are indicative only**' : ''}.`, '');
+  lines.push('| machine | |', '| --- | --- |');
+  lines.push(`| CPU | ${facts.cpu} (${facts.cores} cores) |`);
+  lines.push(`| pinning | ${facts.pinning} |`);
+  lines.push(`| Node | ${facts.node} (${facts.kernel}) |`);
+  lines.push(`| NestJS / Express / autocannon | ${facts.nest} / ${facts.express} / ${facts.autocannon} |`);
+  lines.push(`| load average (start, end) | ${facts.loadAverageAtStart.join(' ')} ; ${facts.loadAverageAtEnd.join(' ')} |`);
+  lines.push(`| method | ${options.rounds} round(s) x ${options.duration} s per variant, ${options.connections} connections, ${options.warmup} s warm-up, rounds alternate the variants |`);
+  lines.push('');
+  lines.push('| scenario | variant | req/s (median) | x unprotected | p99 ms | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const result of results) {
+    for (const row of result.rows) {
+      lines.push(
+        `| ${result.label} | ${row.label} | ${row.medianRps.toFixed(0)} | ${row.ratio.toFixed(2)} | ${row.p99} | ${mb(row.peakRss)} | ${row.variant === BASELINE ? '' : signedMb(row.rssDelta)} | ${row.variant === BASELINE ? '' : row.jwksFetches} | ${row.unexpected} of ${row.responses} |`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push(
+    'Ratios divide medians measured in the same rounds. JWKS fetches count requests to the variant\'s own JWKS path ' +
+      'from its start to its end (start-up included). "Unexpected status" counts responses other than 200 ' +
+      '(valid tokens, and every request to the unprotected route) or 401 (invalid tokens), plus errors and timeouts. ' +
+      `OpenID discovery requests (nestjs-bearer reads the challenge's authorization_uri from it): ${results.map((r) => `${r.scenario} ${r.discoveryRequests}`).join(', ')}.`,
+  );
+  const goals = goalRows(results);
+  if (goals.length > 0) {
+    lines.push('', '| goal (issue 5) | variant | measured | met |', '| --- | --- | --- | --- |');
+    for (const [variant, goal, met, measured] of goals) lines.push(`| ${goal} | ${variant} | ${measured} | ${met ? 'yes' : 'no'} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function writeAtomically(path, text) {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main() {
+  const options = readOptions();
+  if (options.build) buildIfNeeded();
+  const pinning = planPinning();
+  const facts = machineFacts(pinning);
+  console.log(`CPU: ${facts.cpu} (${facts.cores} cores); Node ${facts.node}; ${facts.pinning}`);
+  console.log(`load average: ${facts.loadAverageAtStart.join(' ')}`);
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+
+  const issuer = await startIssuer();
+  try {
+    const tokenSets = {
+      reused: [await mintValid(issuer)],
+      distinct: await mintValidPool(issuer, 1000),
+      invalid: await mintInvalidPool(issuer, 300),
+    };
+    const results = [];
+    for (const scenario of options.scenarios) {
+      results.push(await runScenario(scenario, tokenSets[scenario.id], issuer, options, pinning));
+    }
+    facts.loadAverageAtEnd = loadavg().map((n) => Number(n.toFixed(2)));
+    const seconds = (performance.now() - t0) / 1000;
+    const markdown = renderMarkdown(results, facts, options, startedAt, seconds);
+    console.log(`\n${markdown}`);
+    if (options.write) {
+      mkdirSync(RESULTS_DIR, { recursive: true });
+      writeAtomically(join(RESULTS_DIR, 'latest.md'), markdown);
+      writeAtomically(
+        join(RESULTS_DIR, 'latest.json'),
+        JSON.stringify({ startedAt, seconds, machine: facts, options: { ...options, scenarios: options.scenarios.map((s) => s.id), variants: options.variants.map((v) => v.id) }, results }, null, 2) + '\n',
+      );
+      console.log(`written: bench/results/latest.md, bench/results/latest.json`);
+    }
+    const failures = results.flatMap((r) => r.rows.filter((row) => row.unexpected > 0).map((row) => `${r.scenario}/${row.variant}`));
+    if (failures.length > 0) {
+      console.error(`unexpected statuses in: ${failures.join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await issuer.close();
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error instanceof Error ? error.stack : error);
+  killAll();
+  process.exitCode = 1;
+}

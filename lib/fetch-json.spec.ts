@@ -1,0 +1,232 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import {
+  fetchJson,
+  KeySourceFetchError,
+  type FetchLimits,
+} from './fetch-json.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A loopback server whose answer each test sets; it records the requests it gets. */
+class TestServer {
+  handler: Handler = (_req, res) => res.end('{}');
+  readonly requests: IncomingMessage[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly server: Server) {
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req, res) => {
+      this.requests.push(req);
+      this.handler(req, res);
+    });
+  }
+
+  static async start(): Promise<TestServer> {
+    const server = createServer();
+    await new Promise<void>((resolve) =>
+      server.listen(0, '127.0.0.1', resolve),
+    );
+    return new TestServer(server);
+  }
+
+  url(path = '/doc'): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}${path}`;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+}
+
+const LIMITS: FetchLimits = { timeout: 1000, maxBytes: 1024 };
+
+async function failure(
+  url: string,
+  limits: FetchLimits = LIMITS,
+): Promise<KeySourceFetchError> {
+  try {
+    await fetchJson(url, limits);
+  } catch (error) {
+    if (error instanceof KeySourceFetchError) return error;
+    throw error;
+  }
+  throw new Error('expected fetchJson to fail');
+}
+
+function json(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+describe('fetchJson', () => {
+  let server: TestServer;
+
+  beforeEach(async () => {
+    server = await TestServer.start();
+  });
+
+  afterEach(() => server.close());
+
+  it('GETs the URL asking for JSON and returns the object', async () => {
+    server.handler = (_req, res) => json(res, 200, '{"keys":[{"kid":"a"}]}');
+    await expect(fetchJson(server.url(), LIMITS)).resolves.toEqual({
+      keys: [{ kid: 'a' }],
+    });
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]?.method).toBe('GET');
+    expect(server.requests[0]?.headers.accept).toBe('application/json');
+  });
+
+  it('reads a chunked body without content-length', async () => {
+    server.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"a":');
+      res.end('1}');
+    };
+    await expect(fetchJson(server.url(), LIMITS)).resolves.toEqual({ a: 1 });
+  });
+
+  it('accepts a body of exactly maxBytes', async () => {
+    const body = JSON.stringify({ p: 'x'.repeat(LIMITS.maxBytes - 8) });
+    expect(Buffer.byteLength(body)).toBe(LIMITS.maxBytes);
+    server.handler = (_req, res) => json(res, 200, body);
+    await expect(fetchJson(server.url(), LIMITS)).resolves.toHaveProperty('p');
+  });
+
+  it('refuses a declared content-length over the cap without reading the body', async () => {
+    server.handler = (_req, res) => {
+      // Declares a huge body, then stalls: only the declared size can end this quickly.
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': String(10 * 1024 * 1024),
+      });
+      res.write('{"keys":');
+    };
+    const started = Date.now();
+    const error = await failure(server.url(), {
+      timeout: 5000,
+      maxBytes: 1024,
+    });
+    expect(error.message).toBe('response larger than 1024 bytes');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('refuses a streamed body that grows over the cap', async () => {
+    let written = 0;
+    server.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"p":"');
+      // Keeps streaming without end: only the streamed-size check can stop it.
+      const timer = setInterval(() => {
+        if (res.destroyed || written > 1024 * 1024) {
+          clearInterval(timer);
+          res.destroy();
+          return;
+        }
+        written += 512;
+        res.write('x'.repeat(512));
+      }, 1);
+    };
+    const error = await failure(server.url(), {
+      timeout: 5000,
+      maxBytes: 2048,
+    });
+    expect(error.message).toBe('response larger than 2048 bytes');
+    expect(written).toBeLessThan(1024 * 1024);
+  });
+
+  it('times out when the server never answers', async () => {
+    server.handler = () => undefined;
+    const started = Date.now();
+    const error = await failure(server.url(), { timeout: 150, maxBytes: 1024 });
+    expect(error.message).toBe('timed out after 150 ms');
+    expect(error.cause).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it('times out when the body stalls after the headers', async () => {
+    server.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"keys":');
+    };
+    const error = await failure(server.url(), { timeout: 150, maxBytes: 1024 });
+    expect(error.message).toBe('timed out after 150 ms');
+  });
+
+  it('refuses a redirect without following it', async () => {
+    server.handler = (req, res) => {
+      if (req.url === '/moved') return json(res, 200, '{"keys":[]}');
+      res.writeHead(302, { location: server.url('/moved') });
+      res.end();
+    };
+    const error = await failure(server.url());
+    expect(error.message).toBe('HTTP status 302');
+    expect(server.requests.map((req) => req.url)).toEqual(['/doc']);
+  });
+
+  it.each([201, 204, 304, 404, 500, 503])(
+    'refuses HTTP status %i',
+    async (status) => {
+      server.handler = (_req, res) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(status === 204 || status === 304 ? undefined : '{"keys":[]}');
+      };
+      expect((await failure(server.url())).message).toBe(
+        `HTTP status ${status}`,
+      );
+    },
+  );
+
+  it.each([
+    ['HTML', '<html>not json</html>'],
+    ['truncated JSON', '{"keys":['],
+    ['an empty body', ''],
+  ])('refuses a body that is %s', async (_what, body) => {
+    server.handler = (_req, res) => json(res, 200, body);
+    const error = await failure(server.url());
+    expect(error.message).toBe('response is not JSON');
+    expect(error.cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it.each([
+    ['an array', '[{"kid":"a"}]'],
+    ['a number', '42'],
+    ['null', 'null'],
+    ['a string', '"keys"'],
+  ])('refuses JSON that is %s', async (_what, body) => {
+    server.handler = (_req, res) => json(res, 200, body);
+    expect((await failure(server.url())).message).toBe(
+      'response is not a JSON object',
+    );
+  });
+
+  it('reports a dropped connection as a network error', async () => {
+    server.handler = (req) => req.socket.destroy();
+    const error = await failure(server.url());
+    expect(error.message).toBe('network error');
+    expect(error.name).toBe('KeySourceFetchError');
+  });
+
+  it('reports a refused connection as a network error', async () => {
+    const url = server.url();
+    await server.close();
+    expect((await failure(url)).message).toBe('network error');
+    server = await TestServer.start();
+  });
+});

@@ -1,0 +1,111 @@
+import { TokenCache } from './token-cache.js';
+
+function cacheAt(maxEntries: number) {
+  const clock = { now: 1_000 };
+  const cache = new TokenCache<string>(maxEntries, () => clock.now);
+  return { cache, clock };
+}
+
+describe('TokenCache', () => {
+  it('returns what was stored, with its expiry', () => {
+    const { cache } = cacheAt(10);
+    cache.set('t', 'v', 2_000);
+    expect(cache.get('t')).toEqual({ value: 'v', expiresAt: 2_000 });
+    expect(cache.size).toBe(1);
+  });
+
+  it('answers undefined for an unknown token', () => {
+    expect(cacheAt(10).cache.get('nope')).toBeUndefined();
+  });
+
+  it('serves an entry until just before its expiry and drops it at expiry', () => {
+    const { cache, clock } = cacheAt(10);
+    cache.set('t', 'v', 2_000);
+    clock.now = 1_999;
+    expect(cache.get('t')?.value).toBe('v');
+    clock.now = 2_000;
+    expect(cache.get('t')).toBeUndefined();
+    expect(cache.size).toBe(0);
+    clock.now = 1_000;
+    expect(cache.get('t')).toBeUndefined();
+  });
+
+  it('does not store an entry that is already expired', () => {
+    const { cache } = cacheAt(10);
+    cache.set('past', 'v', 999);
+    cache.set('now', 'v', 1_000);
+    expect(cache.size).toBe(0);
+  });
+
+  it('replaces the value and expiry of a token stored again', () => {
+    const { cache } = cacheAt(10);
+    cache.set('t', 'old', 2_000);
+    cache.set('t', 'new', 3_000);
+    expect(cache.size).toBe(1);
+    expect(cache.get('t')).toEqual({ value: 'new', expiresAt: 3_000 });
+  });
+
+  it('never holds more than maxEntries, evicting the oldest first', () => {
+    const { cache } = cacheAt(3);
+    for (const token of ['a', 'b', 'c', 'd', 'e'])
+      cache.set(token, token, 9_000);
+    expect(cache.size).toBe(3);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')).toBeUndefined();
+    expect(['c', 'd', 'e'].map((t) => cache.get(t)?.value)).toEqual([
+      'c',
+      'd',
+      'e',
+    ]);
+  });
+
+  it('evicts the least recently used entry: a get refreshes an entry', () => {
+    const { cache } = cacheAt(3);
+    cache.set('a', 'a', 9_000);
+    cache.set('b', 'b', 9_000);
+    cache.set('c', 'c', 9_000);
+    expect(cache.get('a')?.value).toBe('a');
+    cache.set('d', 'd', 9_000);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')?.value).toBe('a');
+    expect(cache.get('c')?.value).toBe('c');
+    expect(cache.get('d')?.value).toBe('d');
+  });
+
+  it('evicts the least recently used entry: a set refreshes an entry', () => {
+    const { cache } = cacheAt(2);
+    cache.set('a', 'a', 9_000);
+    cache.set('b', 'b', 9_000);
+    cache.set('a', 'a2', 9_000);
+    cache.set('c', 'c', 9_000);
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')?.value).toBe('a2');
+  });
+
+  it('stays bounded under many distinct tokens', () => {
+    const { cache } = cacheAt(100);
+    for (let i = 0; i < 10_000; i++) cache.set(`t${i}`, 'v', 9_000);
+    expect(cache.size).toBe(100);
+    expect(cache.get('t9999')?.value).toBe('v');
+    expect(cache.get('t9899')).toBeUndefined();
+  });
+
+  it('forgets a deleted token and ignores an unknown one', () => {
+    const { cache } = cacheAt(10);
+    cache.set('a', 'a', 9_000);
+    cache.set('b', 'b', 9_000);
+    cache.delete('a');
+    cache.delete('unknown');
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')?.value).toBe('b');
+    expect(cache.size).toBe(1);
+  });
+
+  it('uses Date.now by default', () => {
+    const cache = new TokenCache<number>(1);
+    cache.set('past', 1, Date.now() - 1);
+    cache.set('future', 2, Date.now() + 60_000);
+    expect(cache.get('past')).toBeUndefined();
+    expect(cache.get('future')?.value).toBe(2);
+  });
+});

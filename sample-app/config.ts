@@ -1,0 +1,371 @@
+import { isIP } from 'node:net';
+import {
+  ASYMMETRIC_ALGORITHMS,
+  AuthConfigurationError,
+  resolveAuthOptions,
+  TOKEN_LOCATIONS,
+  type AuthModuleOptions,
+  type JwsAlgorithm,
+  type TokenLocation,
+} from '../lib/index.js';
+
+/** The HTTP platforms the sample app runs on. */
+export type HttpAdapterName = 'express' | 'fastify';
+
+/** How much the app logs, from least to most. */
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+
+/** A `LOG_LEVEL` value: that level and every level before it in {@link LOG_LEVELS}. */
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+/** The audience of tokens minted by the embedded development issuer. */
+export const DEV_AUDIENCE = 'api://nestjs-bearer-sample';
+
+/** The host the app listens on unless `HOST` says otherwise. */
+export const DEFAULT_HOST = '127.0.0.1';
+
+/** The sample app's configuration, read from the environment by {@link loadConfig}. */
+export interface AppConfig {
+  /** `PORT`. */
+  readonly port: number;
+  /** `HOST` (an extension of the contract). */
+  readonly host: string;
+  /** `HTTP_ADAPTER`. */
+  readonly httpAdapter: HttpAdapterName;
+  /** `LOG_LEVEL` (an extension of the contract). */
+  readonly logLevel: LogLevelName;
+  /**
+   * `external` when `AUTH_ISSUER` is set; `development` when it is not, and the
+   * embedded development issuer is the only issuer trusted.
+   */
+  readonly mode: 'external' | 'development';
+  /** `AUTH_ISSUER`, or the development issuer's own URL. */
+  readonly issuer: string;
+  /** `AUTH_AUDIENCE`; in development mode it defaults to {@link DEV_AUDIENCE}. */
+  readonly audiences: readonly string[];
+  /** `AUTH_JWKS_URI`. */
+  readonly jwksUri: string | undefined;
+  /** `AUTH_AUTHORIZATION_URI`. */
+  readonly authorizationUri: string | undefined;
+  /** `AUTH_RESOURCE_ID`. */
+  readonly resourceId: string | undefined;
+  /** `AUTH_REALM`. */
+  readonly realm: string | undefined;
+  /** `AUTH_TOKEN_LOCATIONS`. */
+  readonly tokenLocations: readonly TokenLocation[];
+  /** `AUTH_ALGORITHMS`. */
+  readonly algorithms: readonly JwsAlgorithm[];
+}
+
+/** A wrong environment variable; the message is one line that starts with its name. */
+export class ConfigError extends Error {
+  /** The environment variable at fault. */
+  readonly variable: string;
+
+  constructor(variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+/** The environment variable behind each module option the sample app sets. */
+const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
+  issuer: 'AUTH_ISSUER',
+  audience: 'AUTH_AUDIENCE',
+  jwksUri: 'AUTH_JWKS_URI',
+  authorizationUri: 'AUTH_AUTHORIZATION_URI',
+  resourceId: 'AUTH_RESOURCE_ID',
+  realm: 'AUTH_REALM',
+  tokenLocations: 'AUTH_TOKEN_LOCATIONS',
+  algorithms: 'AUTH_ALGORITHMS',
+};
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Shows a value in a message without letting it break the line. */
+function show(value: string): string {
+  const shown = JSON.stringify(
+    value.length > 80 ? `${value.slice(0, 80)}…` : value,
+  );
+  return shown.replace(/[^\x20-\x7E…]/g, '?');
+}
+
+/** The trimmed value, or `undefined` when unset. Set-but-empty is an error, never "unset". */
+function read(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined) return undefined;
+  const value = raw.trim();
+  if (value === '') {
+    throw new ConfigError(
+      name,
+      'is set but empty; give it a value or unset it.',
+    );
+  }
+  return value;
+}
+
+function readList(env: Env, name: string): string[] | undefined {
+  const value = read(env, name);
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((item) => item.trim());
+  if (items.includes('')) {
+    throw new ConfigError(name, `has an empty entry in ${show(value)}.`);
+  }
+  return [...new Set(items)];
+}
+
+function readUrl(env: Env, name: string): string | undefined {
+  const value = read(env, name);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be an absolute URL, got ${show(value)}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(
+      name,
+      `must be an http:// or https:// URL, got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
+function readPort(env: Env): number {
+  const value = read(env, 'PORT') ?? '3000';
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new ConfigError(
+      'PORT',
+      `must be a whole number from 1 to 65535, got ${show(value)}.`,
+    );
+  }
+  return port;
+}
+
+function readHost(env: Env): string {
+  const value = read(env, 'HOST') ?? DEFAULT_HOST;
+  if (
+    isIP(value) === 0 &&
+    !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value)
+  ) {
+    throw new ConfigError(
+      'HOST',
+      `must be an IP address or a host name, got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
+function readAdapter(env: Env): HttpAdapterName {
+  const value = read(env, 'HTTP_ADAPTER')?.toLowerCase() ?? 'express';
+  if (value !== 'express' && value !== 'fastify') {
+    throw new ConfigError(
+      'HTTP_ADAPTER',
+      `must be "express" or "fastify", got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
+function readLogLevel(env: Env): LogLevelName {
+  const value = read(env, 'LOG_LEVEL')?.toLowerCase() ?? 'warn';
+  const level = LOG_LEVELS.find((name) => name === value);
+  if (level === undefined) {
+    throw new ConfigError(
+      'LOG_LEVEL',
+      `must be one of ${LOG_LEVELS.join(', ')}, got ${show(value)}.`,
+    );
+  }
+  return level;
+}
+
+function readIssuer(env: Env): string | undefined {
+  const issuer = readUrl(env, 'AUTH_ISSUER');
+  if (issuer !== undefined) {
+    const url = new URL(issuer);
+    // RFC 8414 section 2: an issuer identifier has no query and no fragment.
+    if (
+      url.search !== '' ||
+      url.hash !== '' ||
+      issuer.includes('?') ||
+      issuer.includes('#')
+    ) {
+      throw new ConfigError(
+        'AUTH_ISSUER',
+        'must not contain a query or a fragment.',
+      );
+    }
+  }
+  return issuer;
+}
+
+function readTokenLocations(env: Env): TokenLocation[] {
+  const list = readList(env, 'AUTH_TOKEN_LOCATIONS') ?? ['header'];
+  const known: readonly string[] = TOKEN_LOCATIONS;
+  for (const item of list) {
+    if (!known.includes(item.toLowerCase())) {
+      throw new ConfigError(
+        'AUTH_TOKEN_LOCATIONS',
+        `contains ${show(item)}, which is not a token location; use ${TOKEN_LOCATIONS.join(', ')}.`,
+      );
+    }
+  }
+  const wanted = new Set(list.map((item) => item.toLowerCase()));
+  return TOKEN_LOCATIONS.filter((location) => wanted.has(location));
+}
+
+function readAlgorithms(env: Env): JwsAlgorithm[] {
+  const list = readList(env, 'AUTH_ALGORITHMS') ?? ['RS256'];
+  const known: readonly string[] = ASYMMETRIC_ALGORITHMS;
+  for (const alg of list) {
+    if (alg.toLowerCase() === 'none') {
+      throw new ConfigError(
+        'AUTH_ALGORITHMS',
+        'must not contain "none": unsigned tokens are never accepted.',
+      );
+    }
+    if (/^HS/i.test(alg)) {
+      throw new ConfigError(
+        'AUTH_ALGORITHMS',
+        `must not contain ${show(alg)}: HMAC cannot be verified with the issuer's public keys.`,
+      );
+    }
+    if (!known.includes(alg)) {
+      throw new ConfigError(
+        'AUTH_ALGORITHMS',
+        `contains ${show(alg)}, which is not accepted; use ${ASYMMETRIC_ALGORITHMS.join(', ')}.`,
+      );
+    }
+  }
+  return list as JwsAlgorithm[];
+}
+
+/**
+ * Reads and checks the sample app's environment (see `SAMPLE_APP_CONTRACT.md`).
+ *
+ * Every rule names its variable. The module options built from the result are also
+ * checked by the library here, so a problem it finds is reported under the variable
+ * too, before Nest starts.
+ *
+ * @throws ConfigError naming the first wrong variable.
+ */
+export function loadConfig(env: Env): AppConfig {
+  const port = readPort(env);
+  const host = readHost(env);
+  const httpAdapter = readAdapter(env);
+  const logLevel = readLogLevel(env);
+  const externalIssuer = readIssuer(env);
+  const audiences = readList(env, 'AUTH_AUDIENCE');
+  const jwksUri = readUrl(env, 'AUTH_JWKS_URI');
+  const authorizationUri = readUrl(env, 'AUTH_AUTHORIZATION_URI');
+  const resourceId = read(env, 'AUTH_RESOURCE_ID');
+  const realm = read(env, 'AUTH_REALM');
+  const tokenLocations = readTokenLocations(env);
+  const algorithms = readAlgorithms(env);
+
+  let config: AppConfig;
+  if (externalIssuer !== undefined) {
+    if (audiences === undefined) {
+      throw new ConfigError(
+        'AUTH_AUDIENCE',
+        'is required when AUTH_ISSUER is set.',
+      );
+    }
+    config = {
+      port,
+      host,
+      httpAdapter,
+      logLevel,
+      mode: 'external',
+      issuer: externalIssuer,
+      audiences,
+      jwksUri,
+      authorizationUri,
+      resourceId,
+      realm,
+      tokenLocations,
+      algorithms,
+    };
+  } else {
+    if (jwksUri !== undefined) {
+      throw new ConfigError(
+        'AUTH_JWKS_URI',
+        'needs AUTH_ISSUER: the development issuer serves its own JWKS.',
+      );
+    }
+    if (!algorithms.includes('RS256')) {
+      throw new ConfigError(
+        'AUTH_ALGORITHMS',
+        'must include RS256 when AUTH_ISSUER is unset: the development issuer signs with RS256.',
+      );
+    }
+    // Anyone who reaches the development issuer can mint tokens, so it stays on loopback.
+    if (host !== DEFAULT_HOST) {
+      throw new ConfigError(
+        'HOST',
+        `must be ${DEFAULT_HOST} when AUTH_ISSUER is unset: the development issuer mints tokens for anyone who can reach it.`,
+      );
+    }
+    config = {
+      port,
+      host,
+      httpAdapter,
+      logLevel,
+      mode: 'development',
+      issuer: `http://127.0.0.1:${port}`,
+      audiences: audiences ?? [DEV_AUDIENCE],
+      jwksUri: undefined,
+      authorizationUri,
+      resourceId,
+      realm,
+      tokenLocations,
+      algorithms,
+    };
+  }
+
+  try {
+    resolveAuthOptions(toAuthOptions(config));
+  } catch (error) {
+    throw toConfigError(error) ?? error;
+  }
+  return Object.freeze(config);
+}
+
+/** The `AuthModule` options for a configuration. */
+export function toAuthOptions(config: AppConfig): AuthModuleOptions {
+  const options: AuthModuleOptions = {
+    issuer: config.issuer,
+    audience: config.audiences,
+    algorithms: config.algorithms,
+    tokenLocations: config.tokenLocations,
+  };
+  if (config.jwksUri !== undefined) options.jwksUri = config.jwksUri;
+  if (config.authorizationUri !== undefined)
+    options.authorizationUri = config.authorizationUri;
+  if (config.resourceId !== undefined) options.resourceId = config.resourceId;
+  if (config.realm !== undefined) options.realm = config.realm;
+  return options;
+}
+
+/**
+ * Names the environment variable behind a configuration failure: a {@link ConfigError}
+ * as it is, an `AuthConfigurationError` under the variable that fed its option.
+ * Returns `undefined` for anything else.
+ */
+export function toConfigError(error: unknown): ConfigError | undefined {
+  if (error instanceof ConfigError) return error;
+  if (!(error instanceof AuthConfigurationError)) return undefined;
+  const option = error.option.split('.')[0] ?? error.option;
+  const variable = VARIABLE_OF_OPTION[option];
+  // The library writes `nestjs-bearer: option "<name>" <problem>`; keep the problem.
+  const problem = error.message.replace(/^nestjs-bearer: option "[^"]*" /, '');
+  return variable === undefined
+    ? new ConfigError(`option "${error.option}"`, problem)
+    : new ConfigError(variable, `(option "${error.option}") ${problem}`);
+}
+
+/** DI token of the {@link AppConfig}. */
+export const APP_CONFIG = Symbol('sample-app:config');
