@@ -161,13 +161,18 @@ async function main() {
     byStatus[status] = (byStatus[status] ?? 0) + 1;
     byKind[kind] ??= {};
     byKind[kind][status] = (byKind[kind][status] ?? 0) + 1;
+    // From the outage until the first successful fetch after it, an unknown kid cannot be
+    // looked up: 500 is right then (the key may exist), 401 before the first failed fetch.
+    const faultWindow = at >= phases.downAt && at <= rotatedAt + COOLDOWN_MS / 1000 + 1;
+    const unknownOk = (s) => s === 401 || (faultWindow && s === 500);
     let ok;
     if (kind === 'valid') ok = status === 200;
     else if (kind === 'newKey') {
-      // A new key is accepted within the cooldown after it is published; before, 401 is right.
+      // A new key is accepted within the cooldown after it is published.
       const graceEnd = rotatedAt + COOLDOWN_MS / 1000 + 1;
-      ok = at > graceEnd ? status === 200 : status === 200 || status === 401;
-    } else ok = status === 401;
+      ok = at > graceEnd ? status === 200 : status === 200 || unknownOk(status);
+    } else if (kind === 'unknownKid') ok = unknownOk(status);
+    else ok = status === 401;
     if (status >= 500 && kind === 'valid') serverErrorsWithKnownKeys++;
     if (!ok) {
       wrong++;

@@ -137,9 +137,31 @@ if (TokenCache) {
   for (let i = 0; i < 1000; i++) cache.set(`token-${i}`, { i }, Date.now() + 3_600_000);
   cache.set(token, { principal: {} }, Date.now() + 3_600_000);
   add('cache', 'TokenCache.get hit (1,001 entries, ~800-char key)', () => cache.get(token));
+  // The common case at scale: one client's token hit again and again while the cache is full
+  // of other tokens (10,000 is the default maxEntries).
+  const full = new TokenCache(10_000);
+  for (let i = 0; i < 9_999; i++) full.set(`token-${i}`, { i }, Date.now() + 3_600_000);
+  full.set(token, { principal: {} }, Date.now() + 3_600_000);
+  add('cache', 'TokenCache.get hit, same token, 10,000 entries (full)', () => full.get(token));
+  const keys = Array.from({ length: 10_000 }, (_, i) => `${token.slice(0, -8)}${String(i).padStart(8, '0')}`);
+  const rotating = new TokenCache(10_000);
+  for (const key of keys) rotating.set(key, { principal: {} }, Date.now() + 3_600_000);
+  let next = 0;
+  add('cache', 'TokenCache.get hit, 10,000 tokens in turn', () => rotating.get(keys[next++ % keys.length]));
 }
 if (fingerprintToken) add('failure path', 'fingerprintToken (sha256, per failed request)', () => fingerprintToken(token));
-if (lib.InvalidTokenError) add('failure path', 'new InvalidTokenError (stack captured)', () => new lib.InvalidTokenError('expired'));
+if (lib.InvalidTokenError) {
+  add('failure path', 'new InvalidTokenError (stack captured)', () => new lib.InvalidTokenError('expired'));
+  add('failure path', 'new InvalidTokenError, Error.stackTraceLimit = 0', () => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new lib.InvalidTokenError('expired');
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  });
+}
 add('verify', 'crypto.verify RS256, KeyObject', () =>
   cryptoVerify('RSA-SHA256', signingInput, keyObject, signatureBytes),
 );

@@ -178,7 +178,7 @@ function readPackageVersion(name) {
   }
 }
 
-function machineFacts(pinning) {
+function machineFacts() {
   let cpuModel = 'unknown';
   try {
     cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel;
@@ -193,7 +193,6 @@ function machineFacts(pinning) {
     nest: readPackageVersion('@nestjs/core'),
     express: readPackageVersion('express'),
     autocannon: readPackageVersion('autocannon'),
-    pinning: pinning.note,
     loadAverageAtStart: loadavg().map((n) => Number(n.toFixed(2))),
   };
 }
@@ -306,9 +305,34 @@ async function load(port, tokens, seconds, connections) {
   return autocannon(options);
 }
 
-function summarize(result, expected) {
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, 100 on every common Linux build
+
+/** CPU time (user + system) of a process in milliseconds, from /proc; undefined elsewhere. */
+function readCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One load of one server, with the CPU both sides used. Server CPU per response does not
+ * depend on whether the server or the load generator was the bottleneck.
+ */
+async function measure(server, tokens, seconds, connections, expected) {
+  const serverCpuBefore = readCpuMs(server.child.pid);
+  const driverCpuBefore = process.cpuUsage();
+  const result = await load(server.port, tokens, seconds, connections);
+  const serverCpuAfter = readCpuMs(server.child.pid);
+  const driverCpu = process.cpuUsage(driverCpuBefore);
   const responses = Object.values(result.statusCodeStats ?? {}).reduce((sum, s) => sum + s.count, 0);
   const matching = result.statusCodeStats?.[expected]?.count ?? 0;
+  const serverCpuMs =
+    serverCpuBefore === undefined || serverCpuAfter === undefined ? undefined : serverCpuAfter - serverCpuBefore;
   return {
     rps: result.requests.total / result.duration,
     p50: result.latency.p50,
@@ -316,6 +340,9 @@ function summarize(result, expected) {
     responses,
     unexpected: responses - matching + result.errors + result.timeouts,
     statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count])),
+    serverCpuShare: serverCpuMs === undefined ? undefined : serverCpuMs / (result.duration * 1000),
+    serverCpuUsPerResponse: serverCpuMs === undefined || responses === 0 ? undefined : (serverCpuMs * 1000) / responses,
+    driverCpuShare: (driverCpu.user + driverCpu.system) / 1000 / (result.duration * 1000),
   };
 }
 
@@ -324,6 +351,13 @@ function median(values) {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+function medianOrUndefined(values) {
+  return values.includes(undefined) ? undefined : median(values);
+}
+
+const percent = (share) => (share === undefined ? 'n/a' : `${(share * 100).toFixed(0)}%`);
+const fixed = (n) => (n === undefined ? 'n/a' : n.toFixed(0));
 
 async function runScenario(scenario, tokens, issuer, options, pinning) {
   const expectedFor = (variant) => (variant.id === BASELINE ? 200 : scenario.expected);
@@ -338,10 +372,7 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
   try {
     if (options.warmup > 0) {
       for (const server of servers) {
-        const warm = summarize(
-          await load(server.port, tokens, options.warmup, options.connections),
-          expectedFor(server.variant),
-        );
+        const warm = await measure(server, tokens, options.warmup, options.connections, expectedFor(server.variant));
         warmupUnexpected.set(server.variant.id, warm.unexpected);
       }
     }
@@ -349,14 +380,13 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
       const results = {};
       for (const server of servers) {
         await sleep(250);
-        const result = summarize(
-          await load(server.port, tokens, options.duration, options.connections),
-          expectedFor(server.variant),
-        );
+        const result = await measure(server, tokens, options.duration, options.connections, expectedFor(server.variant));
         results[server.variant.id] = result;
         console.log(
           `  round ${round}  ${server.variant.id.padEnd(26)} ${result.rps.toFixed(0).padStart(7)} req/s` +
-            `  p99 ${String(result.p99).padStart(4)} ms  ${JSON.stringify(result.statusCodes)}`,
+            `  p99 ${String(result.p99).padStart(4)} ms  server CPU ${percent(result.serverCpuShare)}` +
+            ` (${fixed(result.serverCpuUsPerResponse)} µs/resp)  load generator CPU ${percent(result.driverCpuShare)}` +
+            `  ${JSON.stringify(result.statusCodes)}`,
         );
       }
       rounds.push(results);
@@ -374,6 +404,9 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
       roundRps: rounds.map((r) => r[id].rps),
       roundRatios: rounds.map((r) => r[id].rps / r[BASELINE].rps),
       p99: median(rounds.map((r) => r[id].p99)),
+      serverCpuShare: medianOrUndefined(rounds.map((r) => r[id].serverCpuShare)),
+      serverCpuUsPerResponse: medianOrUndefined(rounds.map((r) => r[id].serverCpuUsPerResponse)),
+      driverCpuShare: median(rounds.map((r) => r[id].driverCpuShare)),
       peakRss: server.peakRss,
       jwksFetches: issuer.jwksRequests(id) - fetchesBefore.get(id),
       unexpected: rounds.reduce((sum, r) => sum + r[id].unexpected, 0),
@@ -441,19 +474,22 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
   lines.push(`| load average (start, end) | ${facts.loadAverageAtStart.join(' ')} ; ${facts.loadAverageAtEnd.join(' ')} |`);
   lines.push(`| method | ${options.rounds} round(s) x ${options.duration} s per variant, ${options.connections} connections, ${options.warmup} s warm-up, rounds alternate the variants |`);
   lines.push('');
-  lines.push('| scenario | variant | req/s (median) | x unprotected | p99 ms | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |');
-  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push('| scenario | variant | req/s (median) | x unprotected | p99 ms | server CPU µs/resp | server CPU | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |');
+  lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const result of results) {
     for (const row of result.rows) {
       lines.push(
-        `| ${result.label} | ${row.label} | ${row.medianRps.toFixed(0)} | ${row.ratio.toFixed(2)} | ${row.p99} | ${mb(row.peakRss)} | ${row.variant === BASELINE ? '' : signedMb(row.rssDelta)} | ${row.variant === BASELINE ? '' : row.jwksFetches} | ${row.unexpected} of ${row.responses} |`,
+        `| ${result.label} | ${row.label} | ${row.medianRps.toFixed(0)} | ${row.ratio.toFixed(2)} | ${row.p99} | ${fixed(row.serverCpuUsPerResponse)} | ${percent(row.serverCpuShare)} | ${mb(row.peakRss)} | ${row.variant === BASELINE ? '' : signedMb(row.rssDelta)} | ${row.variant === BASELINE ? '' : row.jwksFetches} | ${row.unexpected} of ${row.responses} |`,
       );
     }
   }
   lines.push('');
   lines.push(
     'Ratios divide medians measured in the same rounds. JWKS fetches count requests to the variant\'s own JWKS path ' +
-      'from its start to its end (start-up included). "Unexpected status" counts responses other than 200 ' +
+      'from its start to its end (start-up included). Server CPU is the server process\'s user + system time ' +
+      'per response and as a share of one core: below about 90% the server was not the bottleneck (another process ' +
+      'took its core, or the load generator could not keep up), and its req/s understates it. ' +
+      '"Unexpected status" counts responses other than 200 ' +
       '(valid tokens, and every request to the unprotected route) or 401 (invalid tokens), plus errors and timeouts. ' +
       `OpenID discovery requests (nestjs-bearer reads the challenge's authorization_uri from it): ${results.map((r) => `${r.scenario} ${r.discoveryRequests}`).join(', ')}.`,
   );
@@ -475,8 +511,10 @@ function writeAtomically(path, text) {
 async function main() {
   const options = readOptions();
   if (options.build) buildIfNeeded();
+  // Facts first: once this process is pinned, availableParallelism() sees one CPU.
+  const facts = machineFacts();
   const pinning = planPinning();
-  const facts = machineFacts(pinning);
+  facts.pinning = pinning.note;
   console.log(`CPU: ${facts.cpu} (${facts.cores} cores); Node ${facts.node}; ${facts.pinning}`);
   console.log(`load average: ${facts.loadAverageAtStart.join(' ')}`);
   const startedAt = new Date().toISOString();

@@ -1,5 +1,9 @@
 import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
-import { isQuotable, isSafeScope } from './www-authenticate.js';
+import {
+  isQuotable,
+  isSafeChallengeValue,
+  isSafeScope,
+} from './www-authenticate.js';
 
 /** The JWS algorithms that can verify with a public key from a JWKS. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -62,6 +66,26 @@ export interface TokenCacheOptions {
    * @default 300
    */
   maxAge?: number;
+}
+
+/** RFC 9728 protected resource metadata. */
+export interface ProtectedResourceMetadataOptions {
+  /** The resource identifier: the API's base URL (https, no query or fragment). */
+  resource: string;
+  /**
+   * `authorization_servers` of the document.
+   * @default the configured issuers (those without `{tenantid}`)
+   */
+  authorizationServers?: readonly string[];
+  /**
+   * `scopes_supported` of the document.
+   * @default every scope named by a `@Scopes()` decorator of the app
+   */
+  scopesSupported?: readonly string[];
+  /** `resource_name`: a human-readable name of the API. */
+  resourceName?: string;
+  /** `resource_documentation`: a URL of the API's documentation. */
+  resourceDocumentation?: string;
 }
 
 /** Options of `AuthModule.forRoot()` / `forRootAsync()`. */
@@ -141,6 +165,11 @@ export interface AuthModuleOptions {
    * @default true
    */
   globalGuard?: boolean;
+  /**
+   * Serve RFC 9728 metadata at `/.well-known/oauth-protected-resource[/path]` and add its
+   * URL to challenges as `resource_metadata`. Off when unset.
+   */
+  protectedResourceMetadata?: ProtectedResourceMetadataOptions;
   /** Key source tuning. */
   jwks?: JwksOptions;
   /**
@@ -168,6 +197,8 @@ export interface ResolvedAuthOptions {
   readonly scopeClaims: readonly string[];
   readonly roleClaim: string;
   readonly globalGuard: boolean;
+  readonly protectedResourceMetadata:
+    Readonly<ProtectedResourceMetadataOptions> | undefined;
   readonly jwks: Readonly<Required<JwksOptions>>;
   readonly tokenCache: Readonly<Required<TokenCacheOptions>> | false;
 }
@@ -201,6 +232,7 @@ const KNOWN_OPTIONS = new Set([
   'scopeClaims',
   'roleClaim',
   'globalGuard',
+  'protectedResourceMetadata',
   'jwks',
   'tokenCache',
 ]);
@@ -389,6 +421,66 @@ function resolveJwks(value: unknown): Required<JwksOptions> {
   };
 }
 
+function resolveResourceMetadata(
+  value: unknown,
+): Readonly<ProtectedResourceMetadataOptions> | undefined {
+  if (value === undefined) return undefined;
+  const o = checkObject(value, 'protectedResourceMetadata');
+  const known = [
+    'resource',
+    'authorizationServers',
+    'scopesSupported',
+    'resourceName',
+    'resourceDocumentation',
+  ];
+  for (const key of Object.keys(o)) {
+    check(
+      known.includes(key),
+      `protectedResourceMetadata.${key}`,
+      'is not a known option.',
+    );
+  }
+  const resource = checkUrl(o.resource, 'protectedResourceMetadata.resource');
+  const url = new URL(resource);
+  check(
+    url.search === '' && url.hash === '' && !resource.includes('#'),
+    'protectedResourceMetadata.resource',
+    'must have no query or fragment (RFC 9728 section 1.2).',
+  );
+  const list = (name: string): string[] | undefined =>
+    o[name] === undefined
+      ? undefined
+      : checkStrings(o[name], `protectedResourceMetadata.${name}`);
+  const scopesSupported = list('scopesSupported');
+  for (const scope of scopesSupported ?? []) {
+    check(
+      isValidScopeName(scope),
+      'protectedResourceMetadata.scopesSupported',
+      `contains an invalid scope.`,
+    );
+  }
+  const authorizationServers = list('authorizationServers');
+  authorizationServers?.forEach((server) =>
+    checkUrl(server, 'protectedResourceMetadata.authorizationServers'),
+  );
+  return Object.freeze({
+    resource,
+    authorizationServers,
+    scopesSupported,
+    resourceName: checkChallengeText(
+      o.resourceName,
+      'protectedResourceMetadata.resourceName',
+    ),
+    resourceDocumentation:
+      o.resourceDocumentation === undefined
+        ? undefined
+        : checkUrl(
+            o.resourceDocumentation,
+            'protectedResourceMetadata.resourceDocumentation',
+          ),
+  });
+}
+
 function resolveTokenCache(
   value: unknown,
 ): Required<TokenCacheOptions> | false {
@@ -455,6 +547,11 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
       : checkUrl(o.authorizationUri, 'authorizationUri');
   const errorUri =
     o.errorUri === undefined ? undefined : checkUrl(o.errorUri, 'errorUri');
+  check(
+    errorUri === undefined || isSafeChallengeValue('error_uri', errorUri),
+    'errorUri',
+    'must be a URI without spaces or characters outside RFC 3986.',
+  );
   const resourceId = checkChallengeText(o.resourceId, 'resourceId');
   const realm = checkChallengeText(o.realm, 'realm');
   const scopeClaims = resolveClaimNames(o.scopeClaims);
@@ -487,6 +584,9 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     scopeClaims,
     roleClaim: roleClaim as string,
     globalGuard: checkBoolean(o.globalGuard, 'globalGuard', true),
+    protectedResourceMetadata: resolveResourceMetadata(
+      o.protectedResourceMetadata,
+    ),
     jwks: Object.freeze(resolveJwks(o.jwks)),
     tokenCache: (() => {
       const cache = resolveTokenCache(o.tokenCache);

@@ -1,5 +1,6 @@
 import { Module, type CanActivate, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import {
   ASYNC_OPTIONS_TYPE,
@@ -28,6 +29,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
  * every failure.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: RESOLVED_AUTH_OPTIONS,
@@ -36,6 +38,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
       inject: [AUTH_MODULE_OPTIONS],
     },
     IssuerKeysService,
+    ProtectedResourceMetadataService,
     JwtBearerStrategy,
     BearerGuard,
     {

@@ -7,18 +7,23 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
-import {
-  BearerError,
-  InsufficientScopeError,
-  type BearerErrorBody,
-} from './bearer.errors.js';
+import { BearerError, type BearerErrorBody } from './bearer.errors.js';
+import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import { IssuerKeysService } from './issuer-keys.service.js';
 import {
   formatChallenge,
-  isSafeErrorText,
-  isSafeScope,
+  isSafeChallengeValue,
   type ChallengeParams,
 } from './www-authenticate.js';
+
+/** Challenge parameters that come from the options, not from the error. */
+const CONFIGURED_PARAMETERS = new Set([
+  'realm',
+  'authorization_uri',
+  'resource_id',
+  'resource_metadata',
+  'error_uri',
+]);
 
 const INTERNAL_ERROR_MESSAGE =
   'An internal error occurred. The request may be retried.';
@@ -36,6 +41,7 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
     private readonly options: ResolvedAuthOptions,
     private readonly keys: IssuerKeysService,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly resourceMetadata: ProtectedResourceMetadataService,
   ) {}
 
   catch(exception: BearerError, host: ArgumentsHost): void {
@@ -61,32 +67,32 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
       realm: this.options.realm,
       authorization_uri: this.keys.authorizationUri(),
       resource_id: this.options.resourceId,
+      resource_metadata: this.resourceMetadata.metadataUrl,
     };
     if (exception.code === undefined) return params;
     params.error = exception.code;
-    const description = exception.description;
-    if (description !== undefined && isSafeErrorText(description)) {
-      params.error_description = description;
-    }
+    params.error_description = exception.description;
     params.error_uri = this.options.errorUri;
-    if (exception instanceof InsufficientScopeError) {
-      const scope = exception.scopes.join(' ');
-      if (isSafeScope(scope)) params.scope = scope;
+    Object.assign(params, exception.challengeExtras);
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && !isSafeChallengeValue(name, value)) {
+        params[name] = undefined;
+      }
     }
     return params;
   }
 
+  /** The body mirrors the error parameters of the challenge (configuration stays in the header). */
   private body(status: number, params: ChallengeParams): BearerErrorBody {
-    const body: BearerErrorBody = { statusCode: status };
+    const body: Record<string, string | number> = { statusCode: status };
     if (params.error === undefined) {
       body.message = 'Authentication is required.';
-      return body;
+      return body as unknown as BearerErrorBody;
     }
-    body.error = params.error as BearerErrorBody['error'];
-    if (params.error_description !== undefined) {
-      body.error_description = params.error_description;
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && !CONFIGURED_PARAMETERS.has(name))
+        body[name] = value;
     }
-    if (params.scope !== undefined) body.scope = params.scope;
-    return body;
+    return body as unknown as BearerErrorBody;
   }
 }

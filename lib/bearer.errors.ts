@@ -1,11 +1,16 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 
-/** The error codes of RFC 6750 section 3.1 plus Azure AD's `insufficient_access`. */
+/**
+ * The error codes: RFC 6750 section 3.1, Azure AD's `insufficient_access` and
+ * `insufficient_claims`, and RFC 9470's `insufficient_user_authentication`.
+ */
 export type BearerErrorCode =
   | 'invalid_request'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'insufficient_access';
+  | 'insufficient_access'
+  | 'insufficient_user_authentication'
+  | 'insufficient_claims';
 
 /** The JSON body of a bearer error response; it mirrors the challenge. */
 export interface BearerErrorBody {
@@ -13,6 +18,9 @@ export interface BearerErrorBody {
   error?: BearerErrorCode;
   error_description?: string;
   scope?: string;
+  acr_values?: string;
+  max_age?: string;
+  claims?: string;
   message?: string;
 }
 
@@ -27,6 +35,11 @@ export abstract class BearerError extends HttpException {
   readonly code: BearerErrorCode | undefined;
   /** A fixed human sentence written by this module; never a library's message. */
   readonly description: string | undefined;
+  /**
+   * Challenge parameters beyond `error` and `error_description`, such as `scope`
+   * (RFC 6750) or `acr_values` and `max_age` (RFC 9470); the body mirrors them.
+   */
+  readonly challengeExtras: Readonly<Record<string, string>>;
 
   protected constructor(
     status: number,
@@ -40,6 +53,11 @@ export abstract class BearerError extends HttpException {
     super({ ...body, ...extra }, status);
     this.code = code;
     this.description = description;
+    const extras: Record<string, string> = {};
+    for (const [name, value] of Object.entries(extra)) {
+      if (name !== 'message' && typeof value === 'string') extras[name] = value;
+    }
+    this.challengeExtras = Object.freeze(extras);
   }
 
   /** The JSON body sent to the client. */
@@ -164,5 +182,65 @@ export class AuthServerError extends BearerError {
     });
     this.internalReason = internalReason;
     if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** What a route requires of the user's authentication event (RFC 9470). */
+export interface AuthenticationRequirement {
+  /** Acceptable authentication context class references; any one of them satisfies. */
+  readonly acrValues?: readonly string[];
+  /** The longest time since the user authenticated, in seconds (`auth_time`). */
+  readonly maxAge?: number;
+}
+
+/**
+ * 401 `insufficient_user_authentication` (RFC 9470 step-up): the token is valid but the
+ * user's authentication is too weak or too old. The challenge carries `acr_values`
+ * and/or `max_age`, so the client can ask the authorization server for a stronger one.
+ */
+export class InsufficientUserAuthenticationError extends BearerError {
+  readonly requirement: AuthenticationRequirement;
+
+  constructor(
+    requirement: AuthenticationRequirement,
+    description = 'The authentication event of the access token does not meet the requirements of this resource.',
+  ) {
+    const extra: Partial<BearerErrorBody> = {};
+    if (
+      requirement.acrValues !== undefined &&
+      requirement.acrValues.length > 0
+    ) {
+      extra.acr_values = requirement.acrValues.join(' ');
+    }
+    if (requirement.maxAge !== undefined)
+      extra.max_age = String(requirement.maxAge);
+    super(
+      HttpStatus.UNAUTHORIZED,
+      'insufficient_user_authentication',
+      description,
+      extra,
+    );
+    this.requirement = requirement;
+  }
+}
+
+/**
+ * 401 `insufficient_claims` (Azure AD claims challenge, continuous access evaluation): the
+ * token must be renewed with the given claims. `claims` is the claims request (a JSON
+ * object or its JSON text); the challenge carries it base64-encoded, as Azure AD does.
+ */
+export class InsufficientClaimsError extends BearerError {
+  /** The claims request as JSON text. */
+  readonly claimsRequest: string;
+
+  constructor(
+    claims: Readonly<Record<string, unknown>> | string,
+    description = 'The access token must be renewed with additional claims.',
+  ) {
+    const json = typeof claims === 'string' ? claims : JSON.stringify(claims);
+    super(HttpStatus.UNAUTHORIZED, 'insufficient_claims', description, {
+      claims: Buffer.from(json, 'utf8').toString('base64'),
+    });
+    this.claimsRequest = json;
   }
 }

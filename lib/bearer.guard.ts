@@ -14,14 +14,18 @@ import {
   RESOLVED_AUTH_OPTIONS,
   ROLES_KEY,
   SCOPES_KEY,
+  STEP_UP_KEY,
 } from './auth.constants.js';
+import { meetsAuthenticationRequirement } from './step-up.decorator.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import {
   AuthServerError,
   BearerError,
   InsufficientAccessError,
   InsufficientScopeError,
+  InsufficientUserAuthenticationError,
   InvalidTokenError,
+  type AuthenticationRequirement,
   type InvalidTokenReason,
 } from './bearer.errors.js';
 import {
@@ -157,14 +161,28 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   }
 
   /**
-   * Checks the route's `@Scopes()` (403 `insufficient_scope`) and `@Roles()`
-   * (403 `insufficient_access`); handler and class requirements combine.
+   * Checks the route's `@StepUp()` (401 `insufficient_user_authentication`), then
+   * `@Scopes()` (403 `insufficient_scope`) and `@Roles()` (403 `insufficient_access`);
+   * handler and class scopes and roles combine.
    */
   protected authorize(
     context: ExecutionContext,
     principal: BearerPrincipal,
   ): void {
     const targets = [context.getHandler(), context.getClass()];
+    const stepUp = this.reflector.getAllAndOverride<
+      AuthenticationRequirement | undefined
+    >(STEP_UP_KEY, targets);
+    if (
+      stepUp !== undefined &&
+      !meetsAuthenticationRequirement(
+        principal.claims,
+        stepUp,
+        this.authOptions.clockTolerance,
+      )
+    ) {
+      throw new InsufficientUserAuthenticationError(stepUp);
+    }
     const scopes = this.reflector.getAllAndMerge<string[]>(SCOPES_KEY, targets);
     if (scopes.length > 0 && findMissing(scopes, principal.scopes).length > 0) {
       throw new InsufficientScopeError([...new Set(scopes)]);

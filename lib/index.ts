@@ -9,6 +9,7 @@ export type {
   AuthModuleOptions,
   JwksOptions,
   JwsAlgorithm,
+  ProtectedResourceMetadataOptions,
   ResolvedAuthOptions,
   TokenCacheOptions,
 } from './auth-options.js';
@@ -24,11 +25,14 @@ export {
   AuthServerError,
   BearerError,
   InsufficientAccessError,
+  InsufficientClaimsError,
   InsufficientScopeError,
+  InsufficientUserAuthenticationError,
   InvalidRequestError,
   InvalidTokenError,
 } from './bearer.errors.js';
 export type {
+  AuthenticationRequirement,
   BearerErrorBody,
   BearerErrorCode,
   InvalidTokenReason,
@@ -36,6 +40,12 @@ export type {
 export { Public } from './public.decorator.js';
 export { Scopes } from './scopes.decorator.js';
 export { Roles } from './roles.decorator.js';
+export { StepUp } from './step-up.decorator.js';
+export {
+  locateProtectedResourceMetadata,
+  ProtectedResourceMetadataService,
+} from './protected-resource-metadata.service.js';
+export type { ProtectedResourceMetadata } from './protected-resource-metadata.service.js';
 export { Claims, Principal } from './claims.decorator.js';
 export type { BearerPrincipal, JwtClaims } from './claims.js';
 export { extractToken, TOKEN_LOCATIONS } from './token-extractor.js';

@@ -574,18 +574,24 @@ describe('JwksKeySource', () => {
       expect(server.jwksRequests).toBe(2);
     });
 
-    it('answers an unknown kid during an outage with unknown_key and no fetch', async () => {
+    it('answers an unknown kid during an outage with AuthServerError and no extra fetch', async () => {
       const { source, clock } = createSource(server);
       await source.getKey('key-a', 'RS256');
       server.setMode('down');
       clock.advance(OPTIONS.cooldown);
-      await expectUnknownKey(source.getKey('new-kid', 'RS256')); // refetch fails
+      // The refetch fails, so the key may well exist: a server fault, not a bad token.
+      await expectServerError(source.getKey('new-kid', 'RS256'));
       expect(server.jwksRequests).toBe(2);
       clock.advance(1_000);
-      await expectUnknownKey(source.getKey('new-kid-2', 'RS256'));
+      await expectServerError(source.getKey('new-kid-2', 'RS256'));
       expect(server.jwksRequests).toBe(2);
       // Known keys are unaffected by the failed refetch.
       await expect(source.getKey('key-a', 'RS256')).resolves.toBeDefined();
+      // Once a fetch succeeds again, a kid the set lacks is a bad token.
+      server.setMode('ok');
+      clock.advance(OPTIONS.cooldown);
+      await expectUnknownKey(source.getKey('new-kid', 'RS256'));
+      expect(server.jwksRequests).toBe(3);
     });
 
     it('keeps known keys when the JWKS hangs, answering within the timeout', async () => {

@@ -105,7 +105,15 @@ export class JwksKeySource {
       }
       entry = this.lookup(kid);
     }
-    if (entry === undefined) throw new InvalidTokenError('unknown_key');
+    if (entry === undefined) {
+      // The last fetch failed, so the key may well exist: a server fault, not a bad token.
+      if (this.retryAfter > 0) {
+        throw new AuthServerError(
+          'the JWKS cannot be fetched to look up an unknown kid',
+        );
+      }
+      throw new InvalidTokenError('unknown_key');
+    }
     if (entry.alg !== undefined && entry.alg !== alg) {
       throw new InvalidTokenError('algorithm');
     }

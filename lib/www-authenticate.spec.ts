@@ -556,3 +556,20 @@ describe('formatChallenge properties', () => {
     );
   });
 });
+
+describe('parseChallenges: repeated parameters', () => {
+  it('keeps the first value and lists the repeated names', () => {
+    const [challenge] = parseChallenges(
+      'Bearer resource_id="https://a.example/", realm="x", RESOURCE_ID="https://evil.example/"',
+    );
+    expect(challenge?.params.resource_id).toBe('https://a.example/');
+    expect(challenge?.repeated).toEqual(['resource_id']);
+  });
+
+  it('sets no repeated list when every name is unique', () => {
+    const [challenge] = parseChallenges(
+      'Bearer realm="x", error="invalid_token"',
+    );
+    expect(challenge?.repeated).toBeUndefined();
+  });
+});

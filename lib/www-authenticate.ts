@@ -55,7 +55,8 @@ export function isQuotable(value: string): boolean {
   return QUOTABLE.test(value);
 }
 
-function isSafeValue(name: string, value: string): boolean {
+/** Whether `value` can be sent as parameter `name` of a challenge without being unsafe. */
+export function isSafeChallengeValue(name: string, value: string): boolean {
   switch (name) {
     case 'error':
     case 'error_description':
@@ -96,7 +97,7 @@ export function formatChallenge(
   for (const name of names) {
     const value = Object.hasOwn(params, name) ? params[name] : undefined;
     if (value === undefined || !TOKEN.test(name)) continue;
-    if (!isSafeValue(name, value)) continue;
+    if (!isSafeChallengeValue(name, value)) continue;
     parts.push(`${name}=${quoteString(value)}`);
   }
   return parts.length === 0 ? scheme : `${scheme} ${parts.join(', ')}`;
@@ -110,6 +111,11 @@ export interface ParsedChallenge {
   token68?: string;
   /** Parameters by lower-cased name; a repeated name keeps its first value. */
   params: Record<string, string>;
+  /**
+   * Parameter names given more than once (RFC 9110 section 11.2 allows each only once);
+   * present only when there are some. A careful client refuses such a challenge.
+   */
+  repeated?: string[];
 }
 
 /** Thrown by {@link parseChallenges} when a header does not follow RFC 9110. */
@@ -231,6 +237,8 @@ export function parseChallenges(header: string): ParsedChallenge[] {
           writable: true,
           configurable: true,
         });
+      } else if (!(challenge.repeated ??= []).includes(key)) {
+        challenge.repeated.push(key);
       }
       skipOws();
       if (i >= s.length) break;

@@ -1,10 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import {
-  AuthModule,
-  BearerExceptionFilter,
-  type AuthModuleOptions,
-} from '../lib/index.js';
+import { AuthModule, type AuthModuleOptions } from '../lib/index.js';
 import { AdminController } from './admin.controller.js';
 import { AppExceptionFilter } from './app-exception.filter.js';
 import { APP_CONFIG, toAuthOptions, type AppConfig } from './config.js';
@@ -58,7 +54,7 @@ export class AppModule {
       ],
       providers: [
         DocumentsStore,
-        BearerExceptionFilter,
+        // Registered before AuthModule's filter, so Nest asks that one first (see the filter).
         { provide: APP_FILTER, useClass: AppExceptionFilter },
       ],
     };

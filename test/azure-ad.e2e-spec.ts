@@ -68,8 +68,7 @@ async function startApp(
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
   await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  return { app, url: `http://127.0.0.1:${port}` };
+  return { app, url: await app.getUrl() };
 }
 
 describe('azureAd() preset', () => {
@@ -189,7 +188,7 @@ describe('Azure AD: a multi-tenant API', () => {
   });
 
   async function call(claims: Record<string, unknown>): Promise<Response> {
-    const token = await mintToken(keys[0] as TestKey, {
+    const token = await mintToken(keys[0], {
       aud: 'api://contoso-documents',
       scp: 'user_impersonation',
       ...claims,

@@ -545,3 +545,16 @@ describe('verifyChallenge: properties', () => {
     );
   });
 });
+
+describe('verifyChallenge: repeated parameters', () => {
+  it('refuses a challenge that names resource_id twice', () => {
+    const result = verifyChallenge(
+      'Bearer resource_id="https://service.contoso.com/", resource_id="https://evil.example/"',
+      { requestUrl: 'https://service.contoso.com/data' },
+    );
+    expect(result).toMatchObject({
+      trusted: false,
+      reason: 'malformed_challenge',
+    });
+  });
+});

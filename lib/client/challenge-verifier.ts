@@ -437,6 +437,13 @@ export function verifyChallenge(
       'The Bearer challenge uses token68 instead of parameters.',
     );
   }
+  if (parsed.repeated !== undefined) {
+    // Which of two values would a server mean? Neither can be trusted.
+    return untrusted(
+      'malformed_challenge',
+      `The Bearer challenge repeats a parameter (${parsed.repeated.join(', ')}).`,
+    );
+  }
   const challenge = toBearerChallenge(parsed);
 
   if (challenge.authorizationUri !== undefined) {

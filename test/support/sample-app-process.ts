@@ -61,7 +61,9 @@ function waitForExit(
     }
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`));
+      reject(
+        new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
@@ -111,7 +113,8 @@ export class SampleAppProcess {
     timeoutMs = 20_000,
   ): Promise<SampleAppProcess> {
     for (let attempt = 1; ; attempt++) {
-      const port = env.PORT === undefined ? await findFreePort() : Number(env.PORT);
+      const port =
+        env.PORT === undefined ? await findFreePort() : Number(env.PORT);
       const child = spawn(process.execPath, [startProdScript()], {
         cwd: ROOT,
         env: childEnv({ ...env, PORT: String(port) }),
@@ -125,7 +128,11 @@ export class SampleAppProcess {
       } catch (error) {
         await app.stop();
         // Another process may have taken the free port between the probe and the start.
-        if (attempt < 3 && env.PORT === undefined && /already in use/.test(app.stderr)) {
+        if (
+          attempt < 3 &&
+          env.PORT === undefined &&
+          /already in use/.test(app.stderr)
+        ) {
           continue;
         }
         throw error;
