@@ -19,7 +19,10 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = Math.min(60, Math.max(20, Number(process.argv[secondsArg + 1]) || 45));
+const SECONDS = Math.min(
+  60,
+  Math.max(20, Number(process.argv[secondsArg + 1]) || 45),
+);
 const CONNECTIONS = 50;
 const COOLDOWN_MS = 5000;
 const AUDIENCE = 'api://load';
@@ -33,13 +36,25 @@ function log(message) {
 }
 
 async function makeKey(kid) {
-  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } };
+  const { publicKey, privateKey } = await generateKeyPair('RS256', {
+    extractable: true,
+  });
+  return {
+    kid,
+    privateKey,
+    jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' },
+  };
 }
 
 /** A JWKS + discovery server that can be stopped and restarted on the same port. */
 function jwksServer() {
-  const state = { keys: [], fetches: 0, port: 0, server: undefined, sockets: new Set() };
+  const state = {
+    keys: [],
+    fetches: 0,
+    port: 0,
+    server: undefined,
+    sockets: new Set(),
+  };
   const handler = (req, res) => {
     const issuer = `http://127.0.0.1:${state.port}`;
     if (req.url === '/.well-known/openid-configuration') {
@@ -96,7 +111,9 @@ async function waitForHealth(url, deadlineMs) {
 }
 
 async function main() {
-  spawnSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], { stdio: 'inherit' });
+  spawnSync(process.execPath, [join(root, 'scripts/build-if-needed.mjs')], {
+    stdio: 'inherit',
+  });
   const jwks = jwksServer();
   const oldKey = await makeKey('key-1');
   const newKey = await makeKey('key-2');
@@ -107,29 +124,67 @@ async function main() {
 
   const now = Math.floor(Date.now() / 1000);
   const sign = (key, claims, header = {}) =>
-    new SignJWT({ iss: issuer, aud: AUDIENCE, sub: 'load', scope: 'documents.read', ...claims })
+    new SignJWT({
+      iss: issuer,
+      aud: AUDIENCE,
+      sub: 'load',
+      scope: 'documents.read',
+      ...claims,
+    })
       .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header })
       .setIssuedAt(now)
       .setExpirationTime(now + 3600)
       .sign(key.privateKey);
-  const pool = async (n, make) => Promise.all(Array.from({ length: n }, (_, i) => make(i)));
+  const pool = async (n, make) =>
+    Promise.all(Array.from({ length: n }, (_, i) => make(i)));
   const tokens = {
     valid: await pool(200, (i) => sign(oldKey, { jti: `v${i}` })),
-    expired: await pool(20, (i) => sign(oldKey, { jti: `e${i}`, exp: now - 600 })),
+    expired: await pool(20, (i) =>
+      sign(oldKey, { jti: `e${i}`, exp: now - 600 }),
+    ),
     forged: await pool(20, (i) => sign(rogueKey, { jti: `f${i}` })),
-    garbage: Array.from({ length: 20 }, (_, i) => `garbage.${'x'.repeat(i + 10)}.sig`),
-    unknownKid: await pool(200, (i) => sign(oldKey, { jti: `u${i}` }, { kid: `random-${i}` })),
+    garbage: Array.from(
+      { length: 20 },
+      (_, i) => `garbage.${'x'.repeat(i + 10)}.sig`,
+    ),
+    unknownKid: await pool(200, (i) =>
+      sign(oldKey, { jti: `u${i}` }, { kid: `random-${i}` }),
+    ),
     newKey: await pool(50, (i) => sign(newKey, { jti: `n${i}` })),
   };
   // Request mix (per 20 requests): 10 valid, 2 expired, 2 forged, 2 garbage, 2 unknown kid, 2 new key.
-  const mix = ['valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid', 'valid',
-    'expired', 'expired', 'forged', 'forged', 'garbage', 'garbage', 'unknownKid', 'unknownKid', 'newKey', 'newKey'];
+  const mix = [
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'valid',
+    'expired',
+    'expired',
+    'forged',
+    'forged',
+    'garbage',
+    'garbage',
+    'unknownKid',
+    'unknownKid',
+    'newKey',
+    'newKey',
+  ];
 
   const port = await freePort();
   const probeOut = join(tmpdir(), `nestjs-bearer-probe-${process.pid}.json`);
   const app = spawn(
     process.execPath,
-    ['--import', join(root, 'bench/support/load-probe.mjs'), join(root, 'dist/sample-app/main.js')],
+    [
+      '--import',
+      join(root, 'bench/support/load-probe.mjs'),
+      join(root, 'dist/sample-app/main.js'),
+    ],
     {
       env: {
         ...process.env,
@@ -163,7 +218,8 @@ async function main() {
     byKind[kind][status] = (byKind[kind][status] ?? 0) + 1;
     // From the outage until the first successful fetch after it, an unknown kid cannot be
     // looked up: 500 is right then (the key may exist), 401 before the first failed fetch.
-    const faultWindow = at >= phases.downAt && at <= rotatedAt + COOLDOWN_MS / 1000 + 1;
+    const faultWindow =
+      at >= phases.downAt && at <= rotatedAt + COOLDOWN_MS / 1000 + 1;
     const unknownOk = (s) => s === 401 || (faultWindow && s === 500);
     let ok;
     if (kind === 'valid') ok = status === 200;
@@ -176,7 +232,8 @@ async function main() {
     if (status >= 500 && kind === 'valid') serverErrorsWithKnownKeys++;
     if (!ok) {
       wrong++;
-      if (wrongSamples.length < 5) wrongSamples.push(`${kind} -> ${status} at ${at.toFixed(1)} s`);
+      if (wrongSamples.length < 5)
+        wrongSamples.push(`${kind} -> ${status} at ${at.toFixed(1)} s`);
     }
   }
 
@@ -184,11 +241,15 @@ async function main() {
     await new Promise((r) => setTimeout(r, phases.downAt * 1000));
     log(`t=${elapsed().toFixed(1)} s: JWKS server stopped`);
     await jwks.stop();
-    await new Promise((r) => setTimeout(r, (phases.upAt - phases.downAt) * 1000));
+    await new Promise((r) =>
+      setTimeout(r, (phases.upAt - phases.downAt) * 1000),
+    );
     jwks.keys = [oldKey, newKey];
     await jwks.start();
     rotatedAt = elapsed();
-    log(`t=${elapsed().toFixed(1)} s: JWKS server back with a rotated key set (key-2 added)`);
+    log(
+      `t=${elapsed().toFixed(1)} s: JWKS server back with a rotated key set (key-2 added)`,
+    );
   })();
 
   log(`load: ${CONNECTIONS} connections for ${SECONDS} s against ${url}`);
@@ -204,7 +265,13 @@ async function main() {
           const kind = mix[counter++ % mix.length];
           const list = tokens[kind];
           context.kind = kind;
-          return { ...req, headers: { ...req.headers, authorization: `Bearer ${list[counter % list.length]}` } };
+          return {
+            ...req,
+            headers: {
+              ...req.headers,
+              authorization: `Bearer ${list[counter % list.length]}`,
+            },
+          };
         },
         onResponse(status, _body, context) {
           judge(context.kind, status, elapsed());
@@ -223,7 +290,9 @@ async function main() {
     `| --- | --- |`,
     `| duration, connections | ${SECONDS} s, ${CONNECTIONS} |`,
     `| requests | ${result.requests.total} (${Math.round(result.requests.average)} req/s average) |`,
-    `| responses by status | ${Object.entries(byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')} |`,
+    `| responses by status | ${Object.entries(byStatus)
+      .map(([s, n]) => `${s}: ${n}`)
+      .join(', ')} |`,
     `| wrong answers | ${wrong} |`,
     `| 5xx while keys were known | ${serverErrorsWithKnownKeys} |`,
     `| JWKS fetches | ${jwks.fetches} |`,
@@ -235,14 +304,21 @@ async function main() {
   log(lines.join('\n'));
   log('');
   log(`by token kind: ${JSON.stringify(byKind)}`);
-  if (wrongSamples.length > 0) log(`wrong answers, first ones: ${wrongSamples.join('; ')}`);
+  if (wrongSamples.length > 0)
+    log(`wrong answers, first ones: ${wrongSamples.join('; ')}`);
   const newKeyAccepted = (byKind.newKey?.[200] ?? 0) > 0;
-  const pass = wrong === 0 && serverErrorsWithKnownKeys === 0 && newKeyAccepted && result.errors === 0;
+  const pass =
+    wrong === 0 &&
+    serverErrorsWithKnownKeys === 0 &&
+    newKeyAccepted &&
+    result.errors === 0;
   log(pass ? 'load run: PASS' : 'load run: FAIL');
   process.exitCode = pass ? 0 : 1;
 }
 
 main().catch((error) => {
-  process.stderr.write(`load run failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `load run failed: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exitCode = 1;
 });

@@ -4,7 +4,11 @@
 //   npm run bench:micro              (builds first when dist/ is stale)
 //   npm run bench:micro -- --no-build
 import { spawnSync } from 'node:child_process';
-import { createPublicKey, generateKeyPairSync, verify as cryptoVerify } from 'node:crypto';
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  verify as cryptoVerify,
+} from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
@@ -15,11 +19,18 @@ const BATCH_MS = 200;
 const BATCHES = 7;
 
 if (!process.argv.includes('--no-build')) {
-  const { status } = spawnSync(process.execPath, [join(ROOT, 'scripts/build-if-needed.mjs')], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  if (status !== 0) throw new Error('the build failed (use --no-build to run against dist/ as it is)');
+  const { status } = spawnSync(
+    process.execPath,
+    [join(ROOT, 'scripts/build-if-needed.mjs')],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
+  if (status !== 0)
+    throw new Error(
+      'the build failed (use --no-build to run against dist/ as it is)',
+    );
 }
 
 /** Imports a compiled module of the library; internal ones may move, so a miss only skips benchmarks. */
@@ -27,7 +38,9 @@ async function importDist(path) {
   try {
     return await import(join(ROOT, 'dist/lib', path));
   } catch (error) {
-    console.warn(`skipped: dist/lib/${path} cannot be loaded (${error.message})`);
+    console.warn(
+      `skipped: dist/lib/${path} cannot be loaded (${error.message})`,
+    );
     return {};
   }
 }
@@ -72,7 +85,9 @@ function measure(fn) {
 
 const ISSUER = 'https://issuer.bench.example';
 const AUDIENCE = 'https://api.bench.example';
-const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+});
 const pem = publicKey.export({ type: 'spki', format: 'pem' });
 const keyObject = createPublicKey(pem);
 const now = Math.floor(Date.now() / 1000);
@@ -91,7 +106,12 @@ const token = await new SignJWT({
 const [head, body, signature] = token.split('.');
 const signingInput = Buffer.from(`${head}.${body}`);
 const signatureBytes = Buffer.from(signature, 'base64url');
-const verifyOptions = { algorithms: ['RS256'], issuer: ISSUER, audience: AUDIENCE, clockTolerance: 30 };
+const verifyOptions = {
+  algorithms: ['RS256'],
+  issuer: ISSUER,
+  audience: AUDIENCE,
+  clockTolerance: 30,
+};
 
 const request = {
   method: 'GET',
@@ -120,7 +140,9 @@ const add = (group, name, fn) => fn && cases.push({ group, name, fn });
 
 if (lib.extractToken) {
   const options = { locations: ['header'], maxTokenLength: 8192 };
-  add('extract', 'extractToken (Authorization: Bearer, header only)', () => lib.extractToken(request, options));
+  add('extract', 'extractToken (Authorization: Bearer, header only)', () =>
+    lib.extractToken(request, options),
+  );
 }
 if (lib.formatChallenge) {
   add('challenge', 'formatChallenge (realm, error, error_description)', () =>
@@ -131,36 +153,62 @@ if (lib.formatChallenge) {
     }),
   );
 }
-if (inspectToken) add('policy', 'inspectToken (decode + key-free checks)', () => inspectToken(token, policy));
+if (inspectToken)
+  add('policy', 'inspectToken (decode + key-free checks)', () =>
+    inspectToken(token, policy),
+  );
 if (TokenCache) {
   const cache = new TokenCache(10_000);
-  for (let i = 0; i < 1000; i++) cache.set(`token-${i}`, { i }, Date.now() + 3_600_000);
+  for (let i = 0; i < 1000; i++)
+    cache.set(`token-${i}`, { i }, Date.now() + 3_600_000);
   cache.set(token, { principal: {} }, Date.now() + 3_600_000);
-  add('cache', 'TokenCache.get hit (1,001 entries, ~800-char key)', () => cache.get(token));
+  add('cache', 'TokenCache.get hit (1,001 entries, ~800-char key)', () =>
+    cache.get(token),
+  );
   // The common case at scale: one client's token hit again and again while the cache is full
   // of other tokens (10,000 is the default maxEntries).
   const full = new TokenCache(10_000);
-  for (let i = 0; i < 9_999; i++) full.set(`token-${i}`, { i }, Date.now() + 3_600_000);
+  for (let i = 0; i < 9_999; i++)
+    full.set(`token-${i}`, { i }, Date.now() + 3_600_000);
   full.set(token, { principal: {} }, Date.now() + 3_600_000);
-  add('cache', 'TokenCache.get hit, same token, 10,000 entries (full)', () => full.get(token));
-  const keys = Array.from({ length: 10_000 }, (_, i) => `${token.slice(0, -8)}${String(i).padStart(8, '0')}`);
+  add('cache', 'TokenCache.get hit, same token, 10,000 entries (full)', () =>
+    full.get(token),
+  );
+  const keys = Array.from(
+    { length: 10_000 },
+    (_, i) => `${token.slice(0, -8)}${String(i).padStart(8, '0')}`,
+  );
   const rotating = new TokenCache(10_000);
-  for (const key of keys) rotating.set(key, { principal: {} }, Date.now() + 3_600_000);
+  for (const key of keys)
+    rotating.set(key, { principal: {} }, Date.now() + 3_600_000);
   let next = 0;
-  add('cache', 'TokenCache.get hit, 10,000 tokens in turn', () => rotating.get(keys[next++ % keys.length]));
+  add('cache', 'TokenCache.get hit, 10,000 tokens in turn', () =>
+    rotating.get(keys[next++ % keys.length]),
+  );
 }
-if (fingerprintToken) add('failure path', 'fingerprintToken (sha256, per failed request)', () => fingerprintToken(token));
+if (fingerprintToken)
+  add('failure path', 'fingerprintToken (sha256, per failed request)', () =>
+    fingerprintToken(token),
+  );
 if (lib.InvalidTokenError) {
-  add('failure path', 'new InvalidTokenError (stack captured)', () => new lib.InvalidTokenError('expired'));
-  add('failure path', 'new InvalidTokenError, Error.stackTraceLimit = 0', () => {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new lib.InvalidTokenError('expired');
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
-  });
+  add(
+    'failure path',
+    'new InvalidTokenError (stack captured)',
+    () => new lib.InvalidTokenError('expired'),
+  );
+  add(
+    'failure path',
+    'new InvalidTokenError, Error.stackTraceLimit = 0',
+    () => {
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        return new lib.InvalidTokenError('expired');
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+    },
+  );
 }
 add('verify', 'crypto.verify RS256, KeyObject', () =>
   cryptoVerify('RSA-SHA256', signingInput, keyObject, signatureBytes),
@@ -168,26 +216,40 @@ add('verify', 'crypto.verify RS256, KeyObject', () =>
 add('verify', 'crypto.verify RS256, PEM string (parsed per call)', () =>
   cryptoVerify('RSA-SHA256', signingInput, pem, signatureBytes),
 );
-add('verify', 'jsonwebtoken.verify RS256, KeyObject', () => jwt.verify(token, keyObject, verifyOptions));
-add('verify', 'jsonwebtoken.verify RS256, PEM string (classic recipe)', () => jwt.verify(token, pem, verifyOptions));
+add('verify', 'jsonwebtoken.verify RS256, KeyObject', () =>
+  jwt.verify(token, keyObject, verifyOptions),
+);
+add('verify', 'jsonwebtoken.verify RS256, PEM string (classic recipe)', () =>
+  jwt.verify(token, pem, verifyOptions),
+);
 
 // --- run --------------------------------------------------------------------------------
 
-console.log(`Node ${process.version}; token ${token.length} chars; median of ${BATCHES} batches of ~${BATCH_MS} ms\n`);
+console.log(
+  `Node ${process.version}; token ${token.length} chars; median of ${BATCHES} batches of ~${BATCH_MS} ms\n`,
+);
 const rows = [];
 for (const { group, name, fn } of cases) {
   const ns = measure(fn);
   rows.push({ group, name, ns });
   console.log(`  ${name.padEnd(58)} ${ns.toFixed(0).padStart(8)} ns/op`);
 }
-const pemRow = rows.find((r) => r.name.startsWith('jsonwebtoken.verify RS256, PEM'));
-const keyRow = rows.find((r) => r.name.startsWith('jsonwebtoken.verify RS256, KeyObject'));
+const pemRow = rows.find((r) =>
+  r.name.startsWith('jsonwebtoken.verify RS256, PEM'),
+);
+const keyRow = rows.find((r) =>
+  r.name.startsWith('jsonwebtoken.verify RS256, KeyObject'),
+);
 console.log('\n| group | operation | ns/op | ops/s |');
 console.log('| --- | --- | ---: | ---: |');
 for (const { group, name, ns } of rows) {
-  console.log(`| ${group} | ${name} | ${ns.toFixed(0)} | ${Math.round(1e9 / ns).toLocaleString('en-US')} |`);
+  console.log(
+    `| ${group} | ${name} | ${ns.toFixed(0)} | ${Math.round(1e9 / ns).toLocaleString('en-US')} |`,
+  );
 }
 if (pemRow && keyRow) {
-  console.log(`\nA PEM string costs ${(pemRow.ns / keyRow.ns).toFixed(2)}x a KeyObject per jsonwebtoken verify.`);
+  console.log(
+    `\nA PEM string costs ${(pemRow.ns / keyRow.ns).toFixed(2)}x a KeyObject per jsonwebtoken verify.`,
+  );
 }
 if (sink === -1) console.log(sink);

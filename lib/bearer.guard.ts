@@ -30,7 +30,6 @@ import {
 } from './bearer.errors.js';
 import {
   createPrincipal,
-  findMissing,
   type BearerPrincipal,
   type JwtClaims,
 } from './claims.js';
@@ -49,9 +48,20 @@ interface VerifiedToken {
   readonly key: KeyObject;
 }
 
+/** What a route's decorators require, resolved once. */
+export interface RouteRequirements {
+  readonly isPublic: boolean;
+  readonly stepUp: AuthenticationRequirement | undefined;
+  /** Every scope required (`@Scopes()` of handler and class, combined). */
+  readonly scopes: readonly string[];
+  /** Every app role required (`@Roles()` of handler and class, combined). */
+  readonly roles: readonly string[];
+}
+
 type HttpRequest = TokenRequest & {
   user?: unknown;
-  raw?: { headersDistinct?: Record<string, string[] | undefined> };
+  rawHeaders?: string[];
+  raw?: { rawHeaders?: string[] };
 };
 
 // jsonwebtoken reports failures as errors whose message is the only distinguishing mark.
@@ -97,6 +107,10 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   protected readonly logger = new Logger('nestjs-bearer');
   private readonly policy: TokenPolicy;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
+  private readonly requirements = new WeakMap<
+    object,
+    WeakMap<object, RouteRequirements>
+  >();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -152,12 +166,47 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
 
   /** Whether the route or its controller is marked `@Public()`. */
   protected isPublic(context: ExecutionContext): boolean {
-    return (
-      this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC_KEY, [
-        context.getHandler(),
-        context.getClass(),
-      ]) === true
-    );
+    return this.requirementsOf(context).isPublic;
+  }
+
+  /**
+   * The route's decorators, read once per handler and class: metadata is fixed after
+   * start, while authorization itself is still evaluated on every request.
+   */
+  protected requirementsOf(context: ExecutionContext): RouteRequirements {
+    const handler = context.getHandler();
+    const type = context.getClass();
+    let byClass = this.requirements.get(handler);
+    if (byClass === undefined) {
+      byClass = new WeakMap();
+      this.requirements.set(handler, byClass);
+    }
+    let found = byClass.get(type);
+    if (found === undefined) {
+      const targets = [handler, type];
+      found = {
+        isPublic:
+          this.reflector.getAllAndOverride<boolean | undefined>(
+            IS_PUBLIC_KEY,
+            targets,
+          ) === true,
+        stepUp: this.reflector.getAllAndOverride<
+          AuthenticationRequirement | undefined
+        >(STEP_UP_KEY, targets),
+        scopes: [
+          ...new Set(
+            this.reflector.getAllAndMerge<string[]>(SCOPES_KEY, targets),
+          ),
+        ],
+        roles: [
+          ...new Set(
+            this.reflector.getAllAndMerge<string[]>(ROLES_KEY, targets),
+          ),
+        ],
+      };
+      byClass.set(type, found);
+    }
+    return found;
   }
 
   /**
@@ -169,10 +218,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     context: ExecutionContext,
     principal: BearerPrincipal,
   ): void {
-    const targets = [context.getHandler(), context.getClass()];
-    const stepUp = this.reflector.getAllAndOverride<
-      AuthenticationRequirement | undefined
-    >(STEP_UP_KEY, targets);
+    const { stepUp, scopes, roles } = this.requirementsOf(context);
     if (
       stepUp !== undefined &&
       !meetsAuthenticationRequirement(
@@ -183,12 +229,10 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     ) {
       throw new InsufficientUserAuthenticationError(stepUp);
     }
-    const scopes = this.reflector.getAllAndMerge<string[]>(SCOPES_KEY, targets);
-    if (scopes.length > 0 && findMissing(scopes, principal.scopes).length > 0) {
-      throw new InsufficientScopeError([...new Set(scopes)]);
+    if (!scopes.every((scope) => principal.scopes.includes(scope))) {
+      throw new InsufficientScopeError(scopes);
     }
-    const roles = this.reflector.getAllAndMerge<string[]>(ROLES_KEY, targets);
-    if (roles.length > 0 && findMissing(roles, principal.roles).length > 0) {
+    if (!roles.every((role) => principal.roles.includes(role))) {
       throw new InsufficientAccessError();
     }
   }
@@ -245,7 +289,8 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       method: request.method,
       url: request.url,
       headers: request.headers,
-      headersDistinct: request.headersDistinct ?? request.raw?.headersDistinct,
+      // Fastify wraps Node's request; Express extends it.
+      rawHeaders: request.rawHeaders ?? request.raw?.rawHeaders,
       body: request.body,
     };
   }
@@ -261,6 +306,8 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   }
 
   private logFailure(error: BearerError, token: string | undefined): void {
+    // Under a flood of bad tokens, the fingerprint and message cost more than the 401.
+    if (!Logger.isLevelEnabled('debug')) return;
     const what =
       error instanceof InvalidTokenError
         ? `${error.constructor.name} (${error.reason})`

@@ -10,42 +10,92 @@ export interface CacheEntry<T> {
   readonly expiresAt: number;
 }
 
-/** A small LRU map with per-entry expiry; a `Map` keeps insertion order, which is the LRU order. */
+interface Node<T> {
+  readonly key: string;
+  readonly entry: CacheEntry<T>;
+  /** Toward the least recently used end. */
+  older: Node<T> | undefined;
+  /** Toward the most recently used end. */
+  newer: Node<T> | undefined;
+}
+
+/**
+ * A small LRU map with per-entry expiry. A hit only relinks its node in a doubly linked
+ * list: deleting and re-inserting into a `Map` on every hit would leave deleted slots that
+ * make a hot key slow and churn memory.
+ */
 export class TokenCache<T> {
-  private readonly entries = new Map<string, CacheEntry<T>>();
+  private readonly nodes = new Map<string, Node<T>>();
+  private oldest: Node<T> | undefined;
+  private newest: Node<T> | undefined;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The live entry for `token`, refreshed as most recently used; expired entries are dropped. */
+  /** The live entry for `token`, marked most recently used; an expired entry is dropped. */
   get(token: string): CacheEntry<T> | undefined {
-    const entry = this.entries.get(token);
-    if (entry === undefined) return undefined;
-    this.entries.delete(token);
-    if (this.now() >= entry.expiresAt) return undefined;
-    this.entries.set(token, entry);
-    return entry;
+    const node = this.nodes.get(token);
+    if (node === undefined) return undefined;
+    if (this.now() >= node.entry.expiresAt) {
+      this.remove(node);
+      return undefined;
+    }
+    if (node !== this.newest) {
+      this.unlink(node);
+      this.append(node);
+    }
+    return node.entry;
   }
 
   /** Stores a verified token until `expiresAt`. */
   set(token: string, value: T, expiresAt: number): void {
     if (expiresAt <= this.now()) return;
-    this.entries.delete(token);
-    this.entries.set(token, { value, expiresAt });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
+    const existing = this.nodes.get(token);
+    if (existing !== undefined) this.remove(existing);
+    const node: Node<T> = {
+      key: token,
+      entry: { value, expiresAt },
+      older: undefined,
+      newer: undefined,
+    };
+    this.nodes.set(token, node);
+    this.append(node);
+    while (this.nodes.size > this.maxEntries && this.oldest !== undefined) {
+      this.remove(this.oldest);
     }
   }
 
   /** Forgets one token (for example when its key left the JWKS). */
   delete(token: string): void {
-    this.entries.delete(token);
+    const node = this.nodes.get(token);
+    if (node !== undefined) this.remove(node);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.nodes.size;
+  }
+
+  private remove(node: Node<T>): void {
+    this.unlink(node);
+    this.nodes.delete(node.key);
+  }
+
+  private append(node: Node<T>): void {
+    node.older = this.newest;
+    node.newer = undefined;
+    if (this.newest !== undefined) this.newest.newer = node;
+    this.newest = node;
+    this.oldest ??= node;
+  }
+
+  private unlink(node: Node<T>): void {
+    if (node.older !== undefined) node.older.newer = node.newer;
+    else this.oldest = node.newer;
+    if (node.newer !== undefined) node.newer.older = node.older;
+    else this.newest = node.older;
+    node.older = undefined;
+    node.newer = undefined;
   }
 }

@@ -26,6 +26,11 @@ export interface TokenRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Node's `IncomingMessage.headersDistinct`, which keeps repeated headers. */
   headersDistinct?: Record<string, string[] | undefined>;
+  /**
+   * Node's `IncomingMessage.rawHeaders` (names and values alternating), which also keeps
+   * repeated headers and, unlike `headersDistinct`, costs nothing to read.
+   */
+  rawHeaders?: readonly string[];
   body?: unknown;
 }
 
@@ -59,9 +64,26 @@ function fail(error: BearerError): ExtractResult {
   return { ok: false, error };
 }
 
+/** How many `Authorization` fields the request carried (Node keeps only the first in `headers`). */
+function countAuthorizationFields(req: TokenRequest): number {
+  const raw = req.rawHeaders;
+  if (raw !== undefined) {
+    let count = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
+    }
+    return count;
+  }
+  const header = req.headers.authorization;
+  return Math.max(
+    req.headersDistinct?.authorization?.length ?? 0,
+    Array.isArray(header) ? header.length : 0,
+  );
+}
+
 function readHeader(req: TokenRequest, maxLength: number): Found {
-  const distinct = req.headersDistinct?.authorization;
-  if (distinct !== undefined && distinct.length > 1) {
+  if (countAuthorizationFields(req) > 1) {
     return {
       kind: 'error',
       error: new InvalidRequestError(
@@ -70,16 +92,6 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
     };
   }
   const raw = req.headers.authorization;
-  if (Array.isArray(raw)) {
-    if (raw.length > 1) {
-      return {
-        kind: 'error',
-        error: new InvalidRequestError(
-          'The request carries more than one Authorization header.',
-        ),
-      };
-    }
-  }
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (value === undefined) return NONE;
   // The cap comes before any parsing, so a huge header costs no regex work.

@@ -41,10 +41,11 @@ const AT_JWT_TYPES = new Set(['at+jwt', 'application/at+jwt']);
 function decodeJsonObject(
   segment: string,
 ): Record<string, unknown> | undefined {
+  const text = Buffer.from(segment, 'base64url').toString('utf8');
+  // Garbage is refused without JSON.parse throwing (and capturing a stack) for it.
+  if (!/^[\t\n\r ]*\{/.test(text)) return undefined;
   try {
-    const value: unknown = JSON.parse(
-      Buffer.from(segment, 'base64url').toString('utf8'),
-    );
+    const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       return undefined;
     }

@@ -1,4 +1,8 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import {
+  Module,
+  type DynamicModule,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { AuthModule, type AuthModuleOptions } from '../lib/index.js';
 import { AdminController } from './admin.controller.js';
@@ -25,7 +29,12 @@ export class AppConfigModule {
 
 /** The sample app: health, me, documents and admin routes behind `AuthModule`. */
 @Module({})
-export class AppModule {
+export class AppModule implements OnApplicationShutdown {
+  /** Says goodbye once SIGINT or SIGTERM has closed the app. */
+  onApplicationShutdown(signal?: string): void {
+    if (signal !== undefined) process.stdout.write(`Stopped (${signal}).\n`);
+  }
+
   /**
    * The app for `config`. The development issuer's file is loaded, and its module
    * imported, only when `AUTH_ISSUER` is unset.

@@ -83,12 +83,12 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Shows a value in a message without letting it break the line. */
+/** Shows a value in a message: short, quoted, and unable to break the line. */
 function show(value: string): string {
-  const shown = JSON.stringify(
-    value.length > 80 ? `${value.slice(0, 80)}…` : value,
+  const printable = value.replace(/[^\x20-\x7E]/g, '?');
+  return JSON.stringify(
+    printable.length > 60 ? `${printable.slice(0, 60)}...` : printable,
   );
-  return shown.replace(/[^\x20-\x7E…]/g, '?');
 }
 
 /** The trimmed value, or `undefined` when unset. Set-but-empty is an error, never "unset". */

@@ -64,10 +64,6 @@ export interface DevJwk extends JsonWebKey {
 const SCOPE_LIST = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 const FIELDS = ['sub', 'scope', 'roles', 'expires_in'];
 
-function invalidRequest(description: string): TokenEndpointError {
-  return new TokenEndpointError(description);
-}
-
 function base64url(value: string | Buffer): string {
   return Buffer.from(value).toString('base64url');
 }
@@ -82,12 +78,12 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
   };
   if (body === undefined || body === null) return request;
   if (typeof body !== 'object' || Array.isArray(body)) {
-    throw invalidRequest('The body must be a JSON object.');
+    throw new TokenEndpointError('The body must be a JSON object.');
   }
   const fields = body as Record<string, unknown>;
   for (const name of Object.keys(fields)) {
     if (!FIELDS.includes(name)) {
-      throw invalidRequest(
+      throw new TokenEndpointError(
         `Unknown field ${JSON.stringify(name).slice(0, 60)}; the fields are ${FIELDS.join(', ')}.`,
       );
     }
@@ -95,7 +91,9 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
   const { sub, scope, roles, expires_in: expiresIn } = fields;
   if (sub !== undefined) {
     if (typeof sub !== 'string' || sub === '' || sub.length > 256) {
-      throw invalidRequest('sub must be a string of 1 to 256 characters.');
+      throw new TokenEndpointError(
+        'sub must be a string of 1 to 256 characters.',
+      );
     }
     request.sub = sub;
   }
@@ -105,7 +103,7 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
       scope.length > 2048 ||
       (scope !== '' && !SCOPE_LIST.test(scope))
     ) {
-      throw invalidRequest(
+      throw new TokenEndpointError(
         'scope must be a string of space-separated scopes, such as "documents.read documents.write".',
       );
     }
@@ -119,7 +117,7 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
         (role) => typeof role === 'string' && role !== '' && role.length <= 100,
       )
     ) {
-      throw invalidRequest(
+      throw new TokenEndpointError(
         'roles must be an array of up to 50 non-empty strings, such as ["Admin"].',
       );
     }
@@ -132,7 +130,7 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
       expiresIn < 1 ||
       expiresIn > MAX_EXPIRES_IN
     ) {
-      throw invalidRequest(
+      throw new TokenEndpointError(
         `expires_in must be a whole number of seconds from 1 to ${MAX_EXPIRES_IN}.`,
       );
     }

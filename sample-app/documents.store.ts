@@ -20,10 +20,21 @@ export interface NewDocument {
 /** The most documents kept; the oldest go first, so the sample's memory stays bounded. */
 export const MAX_DOCUMENTS = 1000;
 
+/** The document every caller with `documents.read` sees at first. */
+export const WELCOME_DOCUMENT: NewDocument = {
+  title: 'Welcome',
+  content:
+    'Every token with documents.read can read this one. POST /documents adds documents only you can read.',
+};
+
 /** An in-memory document store: a stand-in for a database in the sample app. */
 @Injectable()
 export class DocumentsStore {
   private readonly documents = new Map<string, StoredDocument>();
+
+  constructor() {
+    this.create(null, WELCOME_DOCUMENT);
+  }
 
   /** Stores a new document owned by `owner`. */
   create(owner: string | null, input: NewDocument): StoredDocument {

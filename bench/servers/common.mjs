@@ -9,7 +9,9 @@ import 'reflect-metadata';
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
-const MAX_LIFETIME_MS = Number(process.env.BENCH_MAX_LIFETIME_MS ?? 15 * 60_000);
+const MAX_LIFETIME_MS = Number(
+  process.env.BENCH_MAX_LIFETIME_MS ?? 15 * 60_000,
+);
 
 /** The settings every protected variant needs, from the environment. */
 export function readAuthEnv() {
@@ -28,14 +30,22 @@ export function createDataController(classDecorators = []) {
     }
   }
   const proto = DataController.prototype;
-  Get('data')(proto, 'getData', Object.getOwnPropertyDescriptor(proto, 'getData'));
+  Get('data')(
+    proto,
+    'getData',
+    Object.getOwnPropertyDescriptor(proto, 'getData'),
+  );
   for (const decorate of classDecorators) decorate(DataController);
   Controller('')(DataController);
   return DataController;
 }
 
 /** A fresh root module class. */
-export function createAppModule({ imports = [], providers = [], controllerDecorators = [] } = {}) {
+export function createAppModule({
+  imports = [],
+  providers = [],
+  controllerDecorators = [],
+} = {}) {
   class AppModule {}
   Module({
     imports,
@@ -47,8 +57,9 @@ export function createAppModule({ imports = [], providers = [], controllerDecora
 
 function printStatsAndExit(code) {
   const { maxRSS } = process.resourceUsage();
-  process.stdout.write(`STATS ${JSON.stringify({ maxRSS: maxRSS * 1024 })}\n`, () =>
-    process.exit(code),
+  process.stdout.write(
+    `STATS ${JSON.stringify({ maxRSS: maxRSS * 1024 })}\n`,
+    () => process.exit(code),
   );
 }
 
@@ -62,7 +73,9 @@ export async function serve(AppModule, configure = () => undefined) {
   process.on('SIGTERM', () => printStatsAndExit(0));
   process.on('SIGINT', () => printStatsAndExit(0));
 
-  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  const app = await NestFactory.create(AppModule, {
+    logger: ['error', 'warn'],
+  });
   configure(app);
   await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
   const { port } = app.getHttpServer().address();

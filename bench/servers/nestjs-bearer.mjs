@@ -11,7 +11,9 @@ let lib;
 try {
   lib = await import(entry);
 } catch (error) {
-  throw new Error(`${entry} cannot be loaded; run "npm run build" first`, { cause: error });
+  throw new Error(`${entry} cannot be loaded; run "npm run build" first`, {
+    cause: error,
+  });
 }
 
 const { issuer, audience, jwksUri } = readAuthEnv();

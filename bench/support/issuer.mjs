@@ -15,7 +15,12 @@ export async function startIssuer() {
     modulusLength: 2048,
     extractable: true,
   });
-  const publicJwk = { ...(await exportJWK(publicKey)), kid: KID, alg: 'RS256', use: 'sig' };
+  const publicJwk = {
+    ...(await exportJWK(publicKey)),
+    kid: KID,
+    alg: 'RS256',
+    use: 'sig',
+  };
   const counts = new Map();
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
@@ -70,7 +75,10 @@ export async function startIssuer() {
   return issuer;
 }
 
-async function sign(issuer, { key = issuer.privateKey, kid = KID, expiresIn = 3600, sub } = {}) {
+async function sign(
+  issuer,
+  { key = issuer.privateKey, kid = KID, expiresIn = 3600, sub } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     scope: 'read:data',
@@ -109,7 +117,9 @@ function randomSegment(bytes) {
  * so every variant should answer 401 `invalid_token`.
  */
 export async function mintInvalidPool(issuer, count) {
-  const { privateKey: foreignKey } = await generateKeyPair('RS256', { modulusLength: 2048 });
+  const { privateKey: foreignKey } = await generateKeyPair('RS256', {
+    modulusLength: 2048,
+  });
   const tokens = [];
   for (let i = 0; tokens.length < count; i++) {
     switch (i % 3) {
@@ -121,7 +131,13 @@ export async function mintInvalidPool(issuer, count) {
         );
         break;
       case 1:
-        tokens.push(await sign(issuer, { key: foreignKey, kid: `unknown-${i}`, sub: `user-${i}` }));
+        tokens.push(
+          await sign(issuer, {
+            key: foreignKey,
+            kid: `unknown-${i}`,
+            sub: `user-${i}`,
+          }),
+        );
         break;
       default:
         tokens.push(await sign(issuer, { expiresIn: -3600, sub: `user-${i}` }));

@@ -21,7 +21,11 @@ if (out) {
     writeFileSync(
       out,
       JSON.stringify({
-        eventLoop: { p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max) },
+        eventLoop: {
+          p50: ms(histogram.percentile(50)),
+          p99: ms(histogram.percentile(99)),
+          max: ms(histogram.max),
+        },
         heap: { first, last: mb(heapUsed) },
         maxRssMb: mb(maxRss),
       }),

@@ -1,0 +1,170 @@
+import { AuthConfigurationError } from '../lib/index.js';
+import {
+  ConfigError,
+  DEV_AUDIENCE,
+  loadConfig,
+  toAuthOptions,
+  toConfigError,
+} from './config.js';
+
+const EXTERNAL = {
+  AUTH_ISSUER: 'https://login.example.com/tenant/v2.0',
+  AUTH_AUDIENCE: 'api://sample',
+};
+
+function failureOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('loadConfig accepted the environment');
+}
+
+describe('loadConfig', () => {
+  it('defaults to the development issuer on 127.0.0.1:3000 with Express', () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      httpAdapter: 'express',
+      logLevel: 'warn',
+      mode: 'development',
+      issuer: 'http://127.0.0.1:3000',
+      audiences: [DEV_AUDIENCE],
+      jwksUri: undefined,
+      authorizationUri: undefined,
+      resourceId: undefined,
+      realm: undefined,
+      tokenLocations: ['header'],
+      algorithms: ['RS256'],
+    });
+  });
+
+  it('reads every variable of an external issuer set-up', () => {
+    const config = loadConfig({
+      ...EXTERNAL,
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      HTTP_ADAPTER: 'Fastify',
+      LOG_LEVEL: 'debug',
+      AUTH_AUDIENCE: ' api://a , api://b,api://a ',
+      AUTH_JWKS_URI: 'http://keys.internal/jwks.json',
+      AUTH_AUTHORIZATION_URI: 'https://login.example.com/authorize',
+      AUTH_RESOURCE_ID: 'api://sample',
+      AUTH_REALM: 'sample',
+      AUTH_TOKEN_LOCATIONS: 'query, HEADER',
+      AUTH_ALGORITHMS: 'RS256,ES256',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      httpAdapter: 'fastify',
+      logLevel: 'debug',
+      mode: 'external',
+      issuer: EXTERNAL.AUTH_ISSUER,
+      audiences: ['api://a', 'api://b'],
+      jwksUri: 'http://keys.internal/jwks.json',
+      authorizationUri: 'https://login.example.com/authorize',
+      resourceId: 'api://sample',
+      realm: 'sample',
+      // RFC 6750 order, whatever the order given.
+      tokenLocations: ['header', 'query'],
+      algorithms: ['RS256', 'ES256'],
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('lets AUTH_AUDIENCE name the development audience', () => {
+    expect(loadConfig({ AUTH_AUDIENCE: 'api://mine' }).audiences).toEqual([
+      'api://mine',
+    ]);
+  });
+
+  it.each([
+    [
+      { AUTH_ISSUER: EXTERNAL.AUTH_ISSUER },
+      'AUTH_AUDIENCE',
+      /required when AUTH_ISSUER/,
+    ],
+    [
+      { ...EXTERNAL, AUTH_ISSUER: 'login.example.com' },
+      'AUTH_ISSUER',
+      /absolute URL/,
+    ],
+    [
+      { ...EXTERNAL, AUTH_ISSUER: 'https://x.example/?tenant=a' },
+      'AUTH_ISSUER',
+      /query/,
+    ],
+    [{ ...EXTERNAL, AUTH_ISSUER: '   ' }, 'AUTH_ISSUER', /empty/],
+    [
+      { AUTH_JWKS_URI: 'https://x.example/jwks' },
+      'AUTH_JWKS_URI',
+      /needs AUTH_ISSUER/,
+    ],
+    [{ AUTH_ALGORITHMS: 'ES256' }, 'AUTH_ALGORITHMS', /must include RS256/],
+    [{ AUTH_ALGORITHMS: 'rs256' }, 'AUTH_ALGORITHMS', /not accepted/],
+    [{ AUTH_ALGORITHMS: 'None' }, 'AUTH_ALGORITHMS', /"none"/],
+    [{ AUTH_ALGORITHMS: 'RS256,hs512' }, 'AUTH_ALGORITHMS', /HMAC/],
+    [
+      { AUTH_TOKEN_LOCATIONS: 'header,,query' },
+      'AUTH_TOKEN_LOCATIONS',
+      /empty entry/,
+    ],
+    [{ AUTH_TOKEN_LOCATIONS: 'cookie' }, 'AUTH_TOKEN_LOCATIONS', /"cookie"/],
+    [{ PORT: '0' }, 'PORT', /1 to 65535/],
+    [{ PORT: '3000.5' }, 'PORT', /whole number/],
+    [{ HOST: 'a b' }, 'HOST', /IP address or a host name/],
+    [{ HOST: '::1' }, 'HOST', /must be 127\.0\.0\.1 when AUTH_ISSUER is unset/],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of error, warn/],
+    [{ AUTH_REALM: 'a"\nb' }, 'AUTH_REALM', /control characters/],
+  ])('refuses %o, naming %s', (env, variable, problem) => {
+    const error = failureOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable} `)).toBe(true);
+    expect(error.message).toMatch(problem);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('never shows more than a short, printable excerpt of a bad value', () => {
+    const error = failureOf({ PORT: `9${'\u0007'.repeat(200)}` });
+    expect(error.message).toMatch(/^[\x20-\x7E]+$/);
+    expect(error.message.length).toBeLessThan(200);
+  });
+});
+
+describe('toAuthOptions', () => {
+  it('passes only the options that are set', () => {
+    expect(toAuthOptions(loadConfig(EXTERNAL))).toEqual({
+      issuer: EXTERNAL.AUTH_ISSUER,
+      audience: ['api://sample'],
+      algorithms: ['RS256'],
+      tokenLocations: ['header'],
+    });
+  });
+});
+
+describe('toConfigError', () => {
+  it('names the variable behind a module option', () => {
+    const error = toConfigError(
+      new AuthConfigurationError('resourceId', 'must not be an empty string.'),
+    );
+    expect(error?.message).toBe(
+      'AUTH_RESOURCE_ID (option "resourceId") must not be an empty string.',
+    );
+  });
+
+  it('names the option when no variable feeds it', () => {
+    const error = toConfigError(
+      new AuthConfigurationError('jwks.timeout', 'must be a finite number.'),
+    );
+    expect(error?.message).toBe(
+      'option "jwks.timeout" must be a finite number.',
+    );
+  });
+
+  it('leaves other errors alone', () => {
+    expect(toConfigError(new Error('boom'))).toBeUndefined();
+  });
+});
