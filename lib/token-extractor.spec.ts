@@ -683,3 +683,34 @@ function summarize(result: ExtractResult): unknown {
     reason: error instanceof InvalidTokenError ? error.reason : undefined,
   };
 }
+
+describe('extractToken: repeated Authorization fields in rawHeaders', () => {
+  it('refuses two Authorization fields, whatever their case, with invalid_request', () => {
+    const result = extractToken(
+      request({
+        headers: { authorization: `Bearer ${TOKEN}` },
+        rawHeaders: [
+          'Host',
+          'x',
+          'authorization',
+          `Bearer ${TOKEN}`,
+          'AUTHORIZATION',
+          'Bearer other',
+        ],
+      }),
+      HEADER_ONLY,
+    );
+    expectInvalidRequest(result, MORE_THAN_ONE_HEADER);
+  });
+
+  it('accepts one Authorization field listed in rawHeaders', () => {
+    const result = extractToken(
+      request({
+        headers: { authorization: `Bearer ${TOKEN}` },
+        rawHeaders: ['Authorization', `Bearer ${TOKEN}`, 'Accept', '*/*'],
+      }),
+      HEADER_ONLY,
+    );
+    expectToken(result, TOKEN, 'header');
+  });
+});
