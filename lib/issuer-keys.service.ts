@@ -2,8 +2,10 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { KeyObject } from 'node:crypto';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
@@ -23,6 +25,7 @@ interface DiscoveryState {
   metadata?: IssuerMetadata;
   inflight?: Promise<IssuerMetadata>;
   retryAfter: number;
+  failures: number;
 }
 
 function isHttpUrl(value: unknown): value is string {
@@ -49,6 +52,7 @@ export class IssuerKeysService implements OnApplicationBootstrap {
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
     private readonly options: ResolvedAuthOptions,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     const log = {
       warn: (message: string) => this.logger.warn(message),
@@ -77,6 +81,21 @@ export class IssuerKeysService implements OnApplicationBootstrap {
 
   /** Fetches keys (and discovery) in the background so the first request is fast. */
   onApplicationBootstrap(): void {
+    const host = this.adapterHost;
+    // Before listen() the issuer may be unreachable for a reason that ends with it: an
+    // issuer served by this very app (the sample's development issuer), or a sidecar that
+    // waits for the app's port. A failed warm-up would then hold fetches back for a while.
+    if (host?.httpAdapter !== undefined && !host.listening) {
+      const subscription = host.listen$.subscribe(() => {
+        subscription.unsubscribe();
+        this.warmUp();
+      });
+      return;
+    }
+    this.warmUp();
+  }
+
+  private warmUp(): void {
     for (const source of new Set(this.sources.values())) source.warmUp();
     if (this.needsDiscoveryForChallenge()) {
       void this.discover(this.options.issuers[0]).catch(() => undefined);
@@ -140,7 +159,7 @@ export class IssuerKeysService implements OnApplicationBootstrap {
   private discover(issuer: string): Promise<IssuerMetadata> {
     let state = this.discovery.get(issuer);
     if (state === undefined) {
-      state = { retryAfter: 0 };
+      state = { retryAfter: 0, failures: 0 };
       this.discovery.set(issuer, state);
     }
     if (state.metadata !== undefined) return Promise.resolve(state.metadata);
@@ -157,8 +176,12 @@ export class IssuerKeysService implements OnApplicationBootstrap {
         return metadata;
       })
       .catch((error: unknown) => {
+        // As for the JWKS: 1 s, doubling with each failure in a row, up to the cooldown.
+        current.failures++;
+        const cap = Math.min(this.options.jwks.cooldown, 30_000);
         current.retryAfter =
-          Date.now() + Math.min(this.options.jwks.cooldown, 30_000);
+          Date.now() +
+          Math.min(cap, 1000 * 2 ** Math.min(current.failures - 1, 10));
         const reason = error instanceof Error ? error.message : 'unknown error';
         this.logger.warn(`OpenID discovery failed (${reason})`);
         throw error;

@@ -408,17 +408,32 @@ describe('JwksKeySource', () => {
       expect(server.jwksRequests).toBe(1);
     });
 
-    it('waits before fetching again after a failure, then recovers', async () => {
+    it('waits 1 s, then 2 s, doubling up to the cooldown, between failed fetches, then recovers', async () => {
       server.setMode('status500');
       const { source, clock } = createSource(server, { cooldown: 5000 });
       await expectServerError(source.getKey('key-a', 'RS256'));
-      clock.advance(4999);
+      clock.advance(999);
       await expectServerError(source.getKey('key-a', 'RS256'));
       expect(server.jwksRequests).toBe(1);
+      clock.advance(1); // 1 s after the first failure: a second try, which fails
+      await expectServerError(source.getKey('key-a', 'RS256'));
+      expect(server.jwksRequests).toBe(2);
+      clock.advance(1999);
+      await expectServerError(source.getKey('key-a', 'RS256'));
+      expect(server.jwksRequests).toBe(2);
+      clock.advance(1); // 2 s after the second failure: a third try
+      await expectServerError(source.getKey('key-a', 'RS256'));
+      expect(server.jwksRequests).toBe(3);
+      clock.advance(4000); // 4 s: a fourth try; from now on the wait is the 5 s cooldown
+      await expectServerError(source.getKey('key-a', 'RS256'));
+      expect(server.jwksRequests).toBe(4);
+      clock.advance(4999);
+      await expectServerError(source.getKey('key-a', 'RS256'));
+      expect(server.jwksRequests).toBe(4);
       server.setMode('ok');
       clock.advance(1);
       expect(sameKey(await source.getKey('key-a', 'RS256'), keyA)).toBe(true);
-      expect(server.jwksRequests).toBe(2);
+      expect(server.jwksRequests).toBe(5);
     });
 
     it('answers AuthServerError, not unknown_key, when the only key is weaker than 2048 bits', async () => {
@@ -539,11 +554,11 @@ describe('JwksKeySource', () => {
       expect(await source.getKey('key-a', 'RS256')).toBe(key);
       expect(server.jwksRequests).toBe(2);
 
-      clock.advance(9_000); // 70 s: inside the retry wait, no fetch
+      clock.advance(900); // 61.9 s: inside the 1 s retry wait, no fetch
       expect(await source.getKey('key-a', 'RS256')).toBe(key);
       expect(server.jwksRequests).toBe(2);
 
-      clock.advance(25_000); // 95 s: retry, fails again, still within staleMaxAge
+      clock.advance(33_100); // 95 s: retry, fails again, still within staleMaxAge
       expect(await source.getKey('key-a', 'RS256')).toBe(key);
       expect(server.jwksRequests).toBe(3);
       expect(

@@ -41,6 +41,7 @@ export class JwksKeySource {
   private fetchedAt = 0;
   private lastFetchStart = Number.NEGATIVE_INFINITY;
   private retryAfter = 0;
+  private failures = 0;
   private inflight: Promise<void> | undefined;
   private staleLogged = false;
   private readonly client: jwksRsa.JwksClient;
@@ -153,6 +154,16 @@ export class JwksKeySource {
     }
   }
 
+  /**
+   * How long to wait after a failed fetch: 1 s, doubling with each failure in a row, up to
+   * the cooldown (at most 30 s), so a short outage ends quickly and a long one costs little.
+   */
+  private backoff(): number {
+    this.failures++;
+    const cap = Math.min(this.options.cooldown, 30_000);
+    return Math.min(cap, 1000 * 2 ** Math.min(this.failures - 1, 10));
+  }
+
   /** One fetch at a time; concurrent callers share it. */
   private refresh(): Promise<void> {
     this.inflight ??= this.fetchKeys().finally(() => {
@@ -168,7 +179,7 @@ export class JwksKeySource {
     try {
       signingKeys = await this.client.getSigningKeys();
     } catch (error) {
-      this.retryAfter = this.now() + Math.min(this.options.cooldown, 30_000);
+      this.retryAfter = this.now() + this.backoff();
       const reason = error instanceof Error ? error.message : 'unknown error';
       if (this.loaded && !this.staleLogged) {
         this.staleLogged = true;
@@ -186,7 +197,7 @@ export class JwksKeySource {
       if (entry !== undefined) next.set(entry.kid ?? '', entry);
     }
     if (next.size === 0) {
-      this.retryAfter = this.now() + Math.min(this.options.cooldown, 30_000);
+      this.retryAfter = this.now() + this.backoff();
       this.logger.warn('JWKS holds no usable signing key');
       throw new AuthServerError('JWKS holds no usable signing key');
     }
@@ -194,6 +205,7 @@ export class JwksKeySource {
     this.loaded = true;
     this.fetchedAt = this.now();
     this.retryAfter = 0;
+    this.failures = 0;
     this.staleLogged = false;
     this.logger.debug(`JWKS fetched: ${next.size} signing key(s)`);
   }
