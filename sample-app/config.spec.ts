@@ -119,6 +119,8 @@ describe('loadConfig', () => {
     [{ HOST: '::1' }, 'HOST', /must be 127\.0\.0\.1 when AUTH_ISSUER is unset/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /one of error, warn/],
     [{ AUTH_REALM: 'a"\nb' }, 'AUTH_REALM', /control characters/],
+    [{ AUTH_JWKS_COOLDOWN_MS: '5s' }, 'AUTH_JWKS_COOLDOWN_MS', /whole number/],
+    [{ AUTH_JWKS_COOLDOWN_MS: '9999999' }, 'AUTH_JWKS_COOLDOWN_MS', /between/],
   ])('refuses %o, naming %s', (env, variable, problem) => {
     const error = failureOf(env);
     expect(error.variable).toBe(variable);
@@ -166,5 +168,13 @@ describe('toConfigError', () => {
 
   it('leaves other errors alone', () => {
     expect(toConfigError(new Error('boom'))).toBeUndefined();
+  });
+});
+
+describe('AUTH_JWKS_COOLDOWN_MS', () => {
+  it('becomes the module option jwks.cooldown', () => {
+    const config = loadConfig({ AUTH_JWKS_COOLDOWN_MS: '5000' });
+    expect(toAuthOptions(config).jwks).toEqual({ cooldown: 5000 });
+    expect(toAuthOptions(loadConfig({})).jwks).toBeUndefined();
   });
 });

@@ -55,6 +55,8 @@ export interface AppConfig {
   readonly tokenLocations: readonly TokenLocation[];
   /** `AUTH_ALGORITHMS`. */
   readonly algorithms: readonly JwsAlgorithm[];
+  /** `AUTH_JWKS_COOLDOWN_MS` (an extension of the contract): the module's `jwks.cooldown`. */
+  readonly jwksCooldownMs: number | undefined;
 }
 
 /** A wrong environment variable; the message is one line that starts with its name. */
@@ -79,6 +81,7 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
   realm: 'AUTH_REALM',
   tokenLocations: 'AUTH_TOKEN_LOCATIONS',
   algorithms: 'AUTH_ALGORITHMS',
+  'jwks.cooldown': 'AUTH_JWKS_COOLDOWN_MS',
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -143,6 +146,18 @@ function readPort(env: Env): number {
     );
   }
   return port;
+}
+
+function readCooldown(env: Env): number | undefined {
+  const value = read(env, 'AUTH_JWKS_COOLDOWN_MS');
+  if (value === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(value)) {
+    throw new ConfigError(
+      'AUTH_JWKS_COOLDOWN_MS',
+      `must be a whole number of milliseconds, got ${show(value)}.`,
+    );
+  }
+  return Number(value);
 }
 
 function readHost(env: Env): string {
@@ -265,6 +280,7 @@ export function loadConfig(env: Env): AppConfig {
   const realm = read(env, 'AUTH_REALM');
   const tokenLocations = readTokenLocations(env);
   const algorithms = readAlgorithms(env);
+  const jwksCooldownMs = readCooldown(env);
 
   let config: AppConfig;
   if (externalIssuer !== undefined) {
@@ -288,6 +304,7 @@ export function loadConfig(env: Env): AppConfig {
       realm,
       tokenLocations,
       algorithms,
+      jwksCooldownMs,
     };
   } else {
     if (jwksUri !== undefined) {
@@ -323,6 +340,7 @@ export function loadConfig(env: Env): AppConfig {
       realm,
       tokenLocations,
       algorithms,
+      jwksCooldownMs,
     };
   }
 
@@ -347,6 +365,9 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
     options.authorizationUri = config.authorizationUri;
   if (config.resourceId !== undefined) options.resourceId = config.resourceId;
   if (config.realm !== undefined) options.realm = config.realm;
+  if (config.jwksCooldownMs !== undefined) {
+    options.jwks = { cooldown: config.jwksCooldownMs };
+  }
   return options;
 }
 
@@ -358,8 +379,9 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
 export function toConfigError(error: unknown): ConfigError | undefined {
   if (error instanceof ConfigError) return error;
   if (!(error instanceof AuthConfigurationError)) return undefined;
-  const option = error.option.split('.')[0] ?? error.option;
-  const variable = VARIABLE_OF_OPTION[option];
+  const variable =
+    VARIABLE_OF_OPTION[error.option] ??
+    VARIABLE_OF_OPTION[error.option.split('.')[0] ?? error.option];
   // The library writes `nestjs-bearer: option "<name>" <problem>`; keep the problem.
   const problem = error.message.replace(/^nestjs-bearer: option "[^"]*" /, '');
   return variable === undefined
