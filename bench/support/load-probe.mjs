@@ -31,7 +31,15 @@ if (out) {
       }),
     );
   };
-  // Let start-up settle before the first heap sample.
-  setTimeout(sample, 1000).unref();
+  // Let start-up settle before the first heap sample, taken after a GC (with --expose-gc).
+  setTimeout(() => {
+    globalThis.gc?.();
+    sample();
+  }, 1000).unref();
+  // The driver sends SIGUSR2 after the load: a GC, then the last sample.
+  process.on('SIGUSR2', () => {
+    globalThis.gc?.();
+    sample();
+  });
   setInterval(sample, 1000).unref();
 }
