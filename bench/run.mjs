@@ -57,6 +57,13 @@ const VARIANTS = [
     label: 'nestjs-bearer (cache on, default)',
     file: 'nestjs-bearer.mjs',
   },
+  {
+    // Not a peer: the floor any Nest guard meets when it throws, with no token work at all.
+    id: 'nest-exception-floor',
+    label: 'floor: a Nest guard that only throws UnauthorizedException',
+    file: 'nest-exception-floor.mjs',
+    scenarios: ['invalid'],
+  },
 ];
 const BASELINE = 'unprotected';
 
@@ -476,8 +483,11 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
     `\n## ${scenario.label} (${tokens.length} token${tokens.length === 1 ? '' : 's'})`,
   );
   const discoveryBefore = issuer.discoveryRequests();
+  const variants = options.variants.filter(
+    (v) => v.scenarios === undefined || v.scenarios.includes(scenario.id),
+  );
   const fetchesBefore = new Map(
-    options.variants.map((v) => [v.id, issuer.jwksRequests(v.id)]),
+    variants.map((v) => [v.id, issuer.jwksRequests(v.id)]),
   );
   // Fresh processes per scenario: peak RSS and caches belong to this scenario alone.
   const startedAt = performance.now();
@@ -486,7 +496,7 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
     : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const servers = await Promise.all(
-    options.variants.map((v) =>
+    variants.map((v) =>
       startServer(v, issuer, pinning.serverCpu, profileDir),
     ),
   );

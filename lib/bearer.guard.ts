@@ -34,9 +34,13 @@ import {
   type JwtClaims,
 } from './claims.js';
 import { IssuerKeysService } from './issuer-keys.service.js';
-import { readBearerState, writeBearerState } from './jwt-bearer.strategy.js';
+import { writeBearerState } from './jwt-bearer.strategy.js';
 import { TokenCache } from './token-cache.js';
-import { extractToken, type TokenRequest } from './token-extractor.js';
+import {
+  extractToken,
+  type TokenLocation,
+  type TokenRequest,
+} from './token-extractor.js';
 import { inspectToken, type TokenPolicy } from './token-policy.js';
 import type { KeyObject } from 'node:crypto';
 
@@ -135,7 +139,11 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
         : new TokenCache<VerifiedToken>(authOptions.tokenCache.maxEntries);
   }
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * A cached token is admitted synchronously (no promise, no passport); anything else is
+   * verified asynchronously through passport-jwt.
+   */
+  override canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http' || this.isPublic(context)) return true;
     const request = this.getRequest(context) as HttpRequest;
     let token: string | undefined;
@@ -146,21 +154,14 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       });
       if (!extracted.ok) throw extracted.error;
       token = extracted.token;
-      const principal = await this.authenticate(context, request, token);
-      request.user = principal;
-      this.authorize(context, principal);
-      if (extracted.location === 'query') {
-        // RFC 6750 section 2.3: a response to a query-token request must not be shared.
-        this.setHeader(context, 'Cache-Control', 'private');
+      const cached = this.readCache(token);
+      if (cached === undefined) {
+        return this.verify(context, request, token, extracted.location);
       }
+      this.admit(context, request, cached, extracted.location);
       return true;
     } catch (error) {
-      const bearerError = toBearerError(error, true);
-      this.logFailure(bearerError, token);
-      // A challenge may carry the discovered authorization_uri; wait for it if in flight.
-      // A 500 carries no challenge, so it never waits for discovery.
-      if (bearerError.getStatus() < 500) await this.keys.settleChallenge();
-      throw bearerError;
+      return this.reject(error, token);
     }
   }
 
@@ -248,40 +249,78 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     return createPrincipal(user as JwtClaims, this.authOptions) as TUser;
   }
 
-  private async authenticate(
+  /** The cached principal of a token, while the key that verified it is still current. */
+  private readCache(token: string): BearerPrincipal | undefined {
+    const cached = this.cache?.get(token);
+    if (cached === undefined) return undefined;
+    const { iss, kid, key, principal } = cached.value;
+    if (this.keys.sourceFor(iss).isCurrent(kid, key)) return principal;
+    this.cache?.delete(token);
+    return undefined;
+  }
+
+  /** Verifies a token that is not cached: policy, key, then passport-jwt. */
+  private async verify(
     context: ExecutionContext,
     request: HttpRequest,
     token: string,
-  ): Promise<BearerPrincipal> {
-    const cached = this.cache?.get(token);
-    if (cached !== undefined) {
-      const { iss, kid, key } = cached.value;
-      // A cached token is reused only while its key is still in the issuer's JWKS.
-      if (this.keys.sourceFor(iss).isCurrent(kid, key))
-        return cached.value.principal;
-      this.cache?.delete(token);
-    }
-    const inspected = inspectToken(token, this.policy);
-    writeBearerState(request, { token, inspected });
-    await super.canActivate(context);
-    const principal = request.user as BearerPrincipal;
-    const key = readBearerState(request)?.key;
-    if (
-      this.cache !== undefined &&
-      key !== undefined &&
-      this.authOptions.tokenCache
-    ) {
-      const expiresAt = Math.min(
-        inspected.exp * 1000,
-        Date.now() + this.authOptions.tokenCache.maxAge * 1000,
+    location: TokenLocation,
+  ): Promise<boolean> {
+    try {
+      const inspected = inspectToken(token, this.policy);
+      // The key first: an unknown kid is answered here, without a trip through passport.
+      const key = await this.keys.getKey(
+        inspected.issuer,
+        inspected.kid,
+        inspected.alg,
       );
-      this.cache.set(
-        token,
-        { principal, iss: inspected.issuer, kid: inspected.kid, key },
-        expiresAt,
-      );
+      writeBearerState(request, { token, inspected, key });
+      await super.canActivate(context);
+      const principal = request.user as BearerPrincipal;
+      if (this.cache !== undefined && this.authOptions.tokenCache) {
+        const expiresAt = Math.min(
+          inspected.exp * 1000,
+          Date.now() + this.authOptions.tokenCache.maxAge * 1000,
+        );
+        this.cache.set(
+          token,
+          { principal, iss: inspected.issuer, kid: inspected.kid, key },
+          expiresAt,
+        );
+      }
+      this.admit(context, request, principal, location);
+      return true;
+    } catch (error) {
+      return this.reject(error, token);
     }
-    return principal;
+  }
+
+  /** Hands the principal to the request and checks the route's requirements. */
+  private admit(
+    context: ExecutionContext,
+    request: HttpRequest,
+    principal: BearerPrincipal,
+    location: TokenLocation,
+  ): void {
+    request.user = principal;
+    this.authorize(context, principal);
+    if (location === 'query') {
+      // RFC 6750 section 2.3: a response to a query-token request must not be shared.
+      this.setHeader(context, 'Cache-Control', 'private');
+    }
+  }
+
+  /** Logs a failure and throws it as a typed error, once any challenge parameter is known. */
+  private async reject(
+    error: unknown,
+    token: string | undefined,
+  ): Promise<never> {
+    const bearerError = toBearerError(error, true);
+    this.logFailure(bearerError, token);
+    // A challenge may carry the discovered authorization_uri; wait for it if in flight.
+    // A 500 carries no challenge, so it never waits for discovery.
+    if (bearerError.getStatus() < 500) await this.keys.settleChallenge();
+    throw bearerError;
   }
 
   private toTokenRequest(request: HttpRequest): TokenRequest {

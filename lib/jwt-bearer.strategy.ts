@@ -70,6 +70,11 @@ export class JwtBearerStrategy extends PassportStrategy(
           done(new Error('BearerGuard state is missing'));
           return;
         }
+        // BearerGuard looks the key up first, so this is normally at hand.
+        if (state.key !== undefined) {
+          done(null, state.key as unknown as string);
+          return;
+        }
         const { issuer, kid, alg } = state.inspected;
         keys
           .getKey(issuer, kid, alg)
