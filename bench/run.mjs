@@ -58,6 +58,13 @@ const VARIANTS = [
     file: 'nestjs-bearer.mjs',
   },
   {
+    // Not a peer: the floor of any Nest guard, which admits every request and does nothing.
+    id: 'nest-guard-floor',
+    label: 'floor: a Nest guard that only returns true',
+    file: 'nest-guard-floor.mjs',
+    scenarios: ['reused', 'distinct'],
+  },
+  {
     // Not a peer: the floor any Nest guard meets when it throws, with no token work at all.
     id: 'nest-exception-floor',
     label: 'floor: a Nest guard that only throws UnauthorizedException',
@@ -496,9 +503,7 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
     : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const servers = await Promise.all(
-    variants.map((v) =>
-      startServer(v, issuer, pinning.serverCpu, profileDir),
-    ),
+    variants.map((v) => startServer(v, issuer, pinning.serverCpu, profileDir)),
   );
   const rounds = [];
   const warmupUnexpected = new Map();
