@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   BEARER_STRATEGY,
   IS_PUBLIC_KEY,
@@ -16,7 +16,6 @@ import {
   SCOPES_KEY,
   STEP_UP_KEY,
 } from './auth.constants.js';
-import { meetsAuthenticationRequirement } from './step-up.decorator.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import {
   AuthServerError,
@@ -38,11 +37,12 @@ import { writeBearerState } from './jwt-bearer.strategy.js';
 import { TokenCache } from './token-cache.js';
 import {
   extractToken,
+  type ExtractOptions,
   type TokenLocation,
   type TokenRequest,
 } from './token-extractor.js';
-import { inspectToken, type TokenPolicy } from './token-policy.js';
-import type { KeyObject } from 'node:crypto';
+import { meetsAuthenticationRequirement } from './step-up.decorator.js';
+import { inspectToken } from './token-policy.js';
 
 /** A cached verification: the principal and what must still hold for it to be reused. */
 interface VerifiedToken {
@@ -101,7 +101,7 @@ export function fingerprintToken(token: string): string {
 }
 
 /**
- * Authenticates bearer tokens and enforces `@Scopes()` and `@Roles()`.
+ * Authenticates bearer tokens and enforces `@StepUp()`, `@Scopes()` and `@Roles()`.
  *
  * Registered for every route by default (`globalGuard: true`); `@Public()` opts out.
  * Every failure becomes a typed {@link BearerError}, rendered by `BearerExceptionFilter`.
@@ -109,7 +109,7 @@ export function fingerprintToken(token: string): string {
 @Injectable()
 export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   protected readonly logger = new Logger('nestjs-bearer');
-  private readonly policy: TokenPolicy;
+  private readonly extractOptions: ExtractOptions;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly requirements = new WeakMap<
     object,
@@ -124,14 +124,9 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     super();
-    this.policy = {
-      algorithms: authOptions.algorithms,
-      issuers: authOptions.issuers,
-      allowedTenants: authOptions.allowedTenants,
-      audiences: authOptions.audiences,
-      clockTolerance: authOptions.clockTolerance,
+    this.extractOptions = {
+      locations: authOptions.tokenLocations,
       maxTokenLength: authOptions.maxTokenLength,
-      requireAtJwt: authOptions.requireAtJwt,
     };
     this.cache =
       authOptions.tokenCache === false
@@ -148,10 +143,10 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     const request = this.getRequest(context) as HttpRequest;
     let token: string | undefined;
     try {
-      const extracted = extractToken(this.toTokenRequest(request), {
-        locations: this.authOptions.tokenLocations,
-        maxTokenLength: this.authOptions.maxTokenLength,
-      });
+      const extracted = extractToken(
+        this.toTokenRequest(request),
+        this.extractOptions,
+      );
       if (!extracted.ok) throw extracted.error;
       token = extracted.token;
       const cached = this.readCache(token);
@@ -267,7 +262,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     location: TokenLocation,
   ): Promise<boolean> {
     try {
-      const inspected = inspectToken(token, this.policy);
+      const inspected = inspectToken(token, this.authOptions);
       // The key first: an unknown kid is answered here, without a trip through passport.
       const key = await this.keys.getKey(
         inspected.issuer,
