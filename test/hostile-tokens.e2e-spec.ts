@@ -4,6 +4,7 @@
  * never cost a JWKS fetch, even with a key id the app has never seen.
  */
 import type { INestApplication } from '@nestjs/common';
+import fc from 'fast-check';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startScenarioApp } from './scenario/scenario-app.js';
@@ -126,5 +127,59 @@ describe('hostile tokens', () => {
       }
     }
     expect(jwks.jwksRequests).toBe(fetchesBefore);
+  });
+});
+
+describe('nothing from the request is reflected (property)', () => {
+  let key: TestKey;
+  let jwks: JwksServer;
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    key = await createTestKey({ kid: 'k' });
+    jwks = await JwksServer.start({ keys: [key] });
+    ({ app, url } = await startScenarioApp({
+      issuer: jwks.issuer,
+      audience: 'api',
+      realm: 'api',
+      jwks: { cooldown: 60_000 },
+    }));
+  });
+  afterAll(async () => {
+    await app.close();
+    await jwks.close();
+  });
+
+  // Marked values are easy to find in a response; fast-check fills in the hostile middle.
+  const marked = fc
+    .string({ unit: 'binary', minLength: 1, maxLength: 40 })
+    .map((middle) => `QQ${middle}QQ`);
+
+  it('never echoes kid, iss, aud or sub, whatever their bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        marked,
+        marked,
+        marked,
+        marked,
+        async (kid, iss, aud, sub) => {
+          const token = await mintToken(
+            key,
+            { iss, aud, sub },
+            { header: { kid } },
+          );
+          const res = await fetch(`${url}/me`, {
+            headers: { authorization: `Bearer ${token}` },
+          });
+          const text = `${res.headers.get('www-authenticate') ?? ''}\n${await res.text()}`;
+          expect(res.status).toBe(401);
+          for (const value of [kid, iss, aud, sub])
+            expect(text).not.toContain(value);
+          expect(text).not.toContain('QQ');
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
