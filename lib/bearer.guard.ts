@@ -49,6 +49,7 @@ interface VerifiedToken {
   readonly principal: BearerPrincipal;
   readonly iss: string;
   readonly kid: string | undefined;
+  readonly alg: string;
   readonly key: KeyObject;
 }
 
@@ -248,8 +249,8 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   private readCache(token: string): BearerPrincipal | undefined {
     const cached = this.cache?.get(token);
     if (cached === undefined) return undefined;
-    const { iss, kid, key, principal } = cached.value;
-    if (this.keys.sourceFor(iss).isCurrent(kid, key)) return principal;
+    const { iss, kid, alg, key, principal } = cached.value;
+    if (this.keys.sourceFor(iss).isCurrent(kid, key, alg)) return principal;
     this.cache?.delete(token);
     return undefined;
   }
@@ -279,7 +280,13 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
         );
         this.cache.set(
           token,
-          { principal, iss: inspected.issuer, kid: inspected.kid, key },
+          {
+            principal,
+            iss: inspected.issuer,
+            kid: inspected.kid,
+            alg: inspected.alg,
+            key,
+          },
           expiresAt,
         );
       }

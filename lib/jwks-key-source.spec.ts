@@ -242,7 +242,7 @@ describe('JwksKeySource', () => {
       const { source } = createSource(server);
       const key = await source.getKey(undefined, 'RS256');
       expect(sameKey(key, keyA)).toBe(true);
-      expect(source.isCurrent(undefined, key)).toBe(true);
+      expect(source.isCurrent(undefined, key, 'RS256')).toBe(true);
     });
 
     it('refuses a token without kid when the set has several keys', async () => {
@@ -483,7 +483,7 @@ describe('JwksKeySource', () => {
       const second = await source.getKey('key-a', 'RS256');
       expect(server.jwksRequests).toBe(2);
       expect(second).toBe(first);
-      expect(source.isCurrent('key-a', first)).toBe(true);
+      expect(source.isCurrent('key-a', first, 'RS256')).toBe(true);
     });
 
     it('follows a change of the JWK alg on an unchanged key', async () => {
@@ -496,6 +496,19 @@ describe('JwksKeySource', () => {
       expect(await source.getKey('key-a', 'RS512')).toBe(first);
       const error = await rejection(source.getKey('key-a', 'RS256'));
       expect((error as InvalidTokenError).reason).toBe('algorithm');
+    });
+
+    it('isCurrent refuses the old algorithm once the JWK alg changed', async () => {
+      const { source, clock } = createSource(server);
+      const first = await source.getKey('key-a', 'RS256');
+      server.setKeys([
+        { ...keyA, publicJwk: { ...keyA.publicJwk, alg: 'RS512' } },
+      ]);
+      clock.advance(OPTIONS.cacheMaxAge);
+      expect(await source.getKey('key-a', 'RS512')).toBe(first);
+      // The same KeyObject, but a cached RS256 token must not be admitted any more.
+      expect(source.isCurrent('key-a', first, 'RS256')).toBe(false);
+      expect(source.isCurrent('key-a', first, 'RS512')).toBe(true);
     });
 
     it('replaces the KeyObject when a kid gets new key material', async () => {
@@ -512,7 +525,7 @@ describe('JwksKeySource', () => {
       const second = await source.getKey('key-a', 'RS256');
       expect(second).not.toBe(first);
       expect(sameKey(second, keyB)).toBe(true);
-      expect(source.isCurrent('key-a', first)).toBe(false);
+      expect(source.isCurrent('key-a', first, 'RS256')).toBe(false);
     });
 
     it('stops serving a key removed from the JWKS once the cache max age has passed', async () => {
@@ -522,14 +535,14 @@ describe('JwksKeySource', () => {
       server.setKeys([keyB]);
       clock.advance(OPTIONS.cacheMaxAge - 1);
       expect(await source.getKey('key-a', 'RS256')).toBe(key);
-      expect(source.isCurrent('key-a', key)).toBe(true);
+      expect(source.isCurrent('key-a', key, 'RS256')).toBe(true);
       expect(server.jwksRequests).toBe(1);
       clock.advance(1);
-      expect(source.isCurrent('key-a', key)).toBe(false);
+      expect(source.isCurrent('key-a', key, 'RS256')).toBe(false);
       await expectUnknownKey(source.getKey('key-a', 'RS256'));
       // One refetch for the age, none more for the kid it no longer finds.
       expect(server.jwksRequests).toBe(2);
-      expect(source.isCurrent('key-a', key)).toBe(false);
+      expect(source.isCurrent('key-a', key, 'RS256')).toBe(false);
       expect(sameKey(await source.getKey('key-b', 'RS256'), keyB)).toBe(true);
     });
 
@@ -539,8 +552,8 @@ describe('JwksKeySource', () => {
       const other = generateKeyPairSync('ec', {
         namedCurve: 'P-256',
       }).publicKey;
-      expect(source.isCurrent('key-a', other)).toBe(false);
-      expect(source.isCurrent('unknown', other)).toBe(false);
+      expect(source.isCurrent('key-a', other, 'RS256')).toBe(false);
+      expect(source.isCurrent('unknown', other, 'RS256')).toBe(false);
     });
   });
 
@@ -570,7 +583,7 @@ describe('JwksKeySource', () => {
       expect(log.warnings).toContain(
         'JWKS unreachable beyond staleMaxAge: known keys are dropped',
       );
-      expect(source.isCurrent('key-a', key)).toBe(false);
+      expect(source.isCurrent('key-a', key, 'RS256')).toBe(false);
 
       server.setMode('ok');
       clock.advance(OPTIONS.cooldown);

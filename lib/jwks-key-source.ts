@@ -73,9 +73,18 @@ export class JwksKeySource {
     if (!this.loaded) void this.refresh().catch(() => undefined);
   }
 
-  /** Whether `key` is still the current key for `kid` (the token cache asks this). */
-  isCurrent(kid: string | undefined, key: KeyObject): boolean {
-    return this.lookup(kid)?.key === key && !this.isExpired();
+  /**
+   * Whether `key` is still the current key for `kid` and still admits `alg` (the token
+   * cache asks this): a JWK whose `alg` changed keeps its `KeyObject`, yet no longer
+   * verifies tokens of the old algorithm.
+   */
+  isCurrent(kid: string | undefined, key: KeyObject, alg: string): boolean {
+    const entry = this.lookup(kid);
+    return (
+      entry?.key === key &&
+      (entry.alg === undefined || entry.alg === alg) &&
+      !this.isExpired()
+    );
   }
 
   /**

@@ -116,5 +116,24 @@ describe.each(ADAPTERS)('verified-token cache on %s', (adapter) => {
       );
       expect(await me(await mintToken(newKey, claims()))).toEqual(ME);
     });
+
+    it('stops admitting a token once its JWK names another alg', async () => {
+      jwks.setKeys([oldKey]);
+      await sleep(CACHE_MAX_AGE + 100);
+      const token = await mintToken(oldKey, claims());
+      expect(await me(token)).toEqual(ME);
+      // Same key material, so the key source keeps its KeyObject; only `alg` changes.
+      jwks.setKeys([
+        { ...oldKey, publicJwk: { ...oldKey.publicJwk, alg: 'PS256' } },
+      ]);
+      await sleep(CACHE_MAX_AGE + 100);
+      const refused = invalidToken(
+        'The access token is signed with an algorithm that is not accepted.',
+      );
+      // Another token refetches the JWKS, so the key set is fresh again...
+      expect(await me(await mintToken(oldKey, claims()))).toEqual(refused);
+      // ...and the first token, verified before the change, must not come from the cache.
+      expect(await me(token)).toEqual(refused);
+    });
   });
 });

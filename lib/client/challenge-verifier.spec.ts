@@ -358,6 +358,38 @@ describe('verifyChallenge: authorization_uri', () => {
       reasonOf(verify({ authorization_uri: authorize(host, '/common/') })),
     ).toBe('trusted');
   });
+
+  it.each([
+    `/${TENANT}/../common/oauth2/authorize`,
+    `/${TENANT}/%2E%2e/fabrikam.com/oauth2/authorize`,
+    `/${TENANT}/./../common`,
+    `/${TENANT}/..?x=1`,
+  ])(
+    'refuses dot segments that would move the path off the tenant: %s',
+    (path) => {
+      expect(
+        reasonOf(
+          verify(
+            { authorization_uri: authorize('login.microsoftonline.com', path) },
+            { expectedTenant: TENANT },
+          ),
+        ),
+      ).toBe('authorization_uri_invalid');
+    },
+  );
+
+  it('keeps dots that are not whole segments', () => {
+    expect(
+      reasonOf(
+        verify({
+          authorization_uri: authorize(
+            'login.microsoftonline.com',
+            `/${TENANT}/oauth2/v2.0/..authorize.?next=/../x`,
+          ),
+        }),
+      ),
+    ).toBe('trusted');
+  });
 });
 
 describe('verifyChallenge: resource_id', () => {

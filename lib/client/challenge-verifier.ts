@@ -173,6 +173,9 @@ const URI_PARTS = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/s;
 const AUTHORITY =
   /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([1-9][0-9]{0,4}))?$/;
 const DEFAULT_PORTS: Record<string, string> = { http: '80', https: '443' };
+// A `.` or `..` path segment, also percent-encoded: URL parsers remove them, so the path
+// they reach differs from the one written (`/{tenant}/../common` is `/common`).
+const DOT_SEGMENT = /^[^?#]*?(?:^|\/)(?:\.|%2e){1,2}(?:[/?#]|$)/i;
 
 interface UriParts {
   scheme: string;
@@ -305,7 +308,11 @@ function checkAuthorizationUri(
   expectedTenant: string | undefined,
 ): VerifyResult | undefined {
   const parts = splitUri(value);
-  if (parts === undefined || !URL.canParse(value)) {
+  if (
+    parts === undefined ||
+    DOT_SEGMENT.test(parts.rest) ||
+    !URL.canParse(value)
+  ) {
     return untrusted(
       'authorization_uri_invalid',
       `authorization_uri ${JSON.stringify(value)} is not a plain absolute URI.`,
