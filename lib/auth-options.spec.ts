@@ -441,6 +441,29 @@ describe('resolveAuthOptions', () => {
       expect(resolved.allowedTenants).toEqual(['t1']);
     });
 
+    it('refuses an issuer that holds {tenantid} twice', () => {
+      expectRefused(
+        {
+          ...BASE,
+          issuer: 'https://login.example/{tenantid}/{tenantid}/v2.0',
+          jwksUri: KEYS,
+        },
+        'issuer',
+        /at most once/,
+      );
+    });
+
+    it('refuses a protectedResourceMetadata.resource with an empty query', () => {
+      expectRefused(
+        {
+          ...BASE,
+          protectedResourceMetadata: { resource: 'https://api.example/?' },
+        },
+        'protectedResourceMetadata.resource',
+        /no query/,
+      );
+    });
+
     it('requires jwksUri with a {tenantid} issuer', () => {
       expectRefused({ ...BASE, issuer: TEMPLATE }, 'jwksUri', /\{tenantid\}/);
     });

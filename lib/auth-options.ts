@@ -70,7 +70,10 @@ export interface TokenCacheOptions {
 
 /** RFC 9728 protected resource metadata. */
 export interface ProtectedResourceMetadataOptions {
-  /** The resource identifier: the API's base URL (https, no query or fragment). */
+  /**
+   * The resource identifier: the API's base URL, with no query or fragment. RFC 9728 asks
+   * for https; http is accepted for local and test set-ups.
+   */
   resource: string;
   /**
    * `authorization_servers` of the document.
@@ -443,7 +446,7 @@ function resolveResourceMetadata(
   const resource = checkUrl(o.resource, 'protectedResourceMetadata.resource');
   const url = new URL(resource);
   check(
-    url.search === '' && url.hash === '' && !resource.includes('#'),
+    url.search === '' && !resource.includes('?') && !resource.includes('#'),
     'protectedResourceMetadata.resource',
     'must have no query or fragment (RFC 9728 section 1.2).',
   );
@@ -522,6 +525,13 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
   check(o.issuer !== undefined, 'issuer', 'is required.');
   const issuers = checkStrings(o.issuer, 'issuer');
   issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
+  for (const issuer of issuers) {
+    check(
+      issuer.split('{tenantid}').length <= 2,
+      'issuer',
+      'may hold {tenantid} at most once.',
+    );
+  }
   const templated = issuers.some((issuer) => issuer.includes('{tenantid}'));
   check(
     !templated || o.jwksUri !== undefined,

@@ -112,6 +112,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   protected readonly logger = new Logger('nestjs-bearer');
   private readonly extractOptions: ExtractOptions;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
+  private readonly cacheMaxAgeMs: number;
   private readonly requirements = new WeakMap<
     object,
     WeakMap<object, RouteRequirements>
@@ -129,10 +130,12 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       locations: authOptions.tokenLocations,
       maxTokenLength: authOptions.maxTokenLength,
     };
+    const { tokenCache } = authOptions;
     this.cache =
-      authOptions.tokenCache === false
+      tokenCache === false
         ? undefined
-        : new TokenCache<VerifiedToken>(authOptions.tokenCache.maxEntries);
+        : new TokenCache<VerifiedToken>(tokenCache.maxEntries);
+    this.cacheMaxAgeMs = tokenCache === false ? 0 : tokenCache.maxAge * 1000;
   }
 
   /**
@@ -273,10 +276,10 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       writeBearerState(request, { token, inspected, key });
       await super.canActivate(context);
       const principal = request.user as BearerPrincipal;
-      if (this.cache !== undefined && this.authOptions.tokenCache) {
+      if (this.cache !== undefined) {
         const expiresAt = Math.min(
           inspected.exp * 1000,
-          Date.now() + this.authOptions.tokenCache.maxAge * 1000,
+          Date.now() + this.cacheMaxAgeMs,
         );
         this.cache.set(
           token,

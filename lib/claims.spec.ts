@@ -1,6 +1,5 @@
 import {
   createPrincipal,
-  findMissing,
   readOwnClaim,
   readRoles,
   readScopes,
@@ -189,30 +188,5 @@ describe('createPrincipal', () => {
     expect(principal.roles).toEqual([]);
     expect(principal.sub).toBe('x');
     expect(({} as Record<string, unknown>).scp).toBeUndefined();
-  });
-});
-
-describe('findMissing', () => {
-  it('answers the required entries not granted, in the order required', () => {
-    expect(findMissing(['c', 'a', 'b'], ['a'])).toEqual(['c', 'b']);
-  });
-
-  it('answers nothing when everything is granted', () => {
-    expect(findMissing(['a', 'b'], ['b', 'a', 'x'])).toEqual([]);
-    expect(findMissing([], [])).toEqual([]);
-  });
-
-  it('compares exactly (case-sensitive, no prefix match)', () => {
-    expect(findMissing(['Read', 'write'], ['read', 'write.all'])).toEqual([
-      'Read',
-      'write',
-    ]);
-  });
-
-  it('is not fooled by inherited names', () => {
-    expect(findMissing(['constructor', 'toString'], [])).toEqual([
-      'constructor',
-      'toString',
-    ]);
   });
 });

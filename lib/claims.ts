@@ -69,12 +69,3 @@ export function createPrincipal(
     claims,
   });
 }
-
-/** The required entries that `granted` lacks, in the order required. */
-export function findMissing(
-  required: readonly string[],
-  granted: readonly string[],
-): string[] {
-  const have = new Set(granted);
-  return required.filter((item) => !have.has(item));
-}

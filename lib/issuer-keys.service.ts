@@ -183,7 +183,10 @@ export class IssuerKeysService implements OnApplicationBootstrap {
           Date.now() +
           Math.min(cap, 1000 * 2 ** Math.min(current.failures - 1, 10));
         const reason = error instanceof Error ? error.message : 'unknown error';
-        this.logger.warn(`OpenID discovery failed (${reason})`);
+        // The first failure in a row is worth a warning; the retries that follow are not.
+        const message = `OpenID discovery failed (${reason})`;
+        if (current.failures === 1) this.logger.warn(message);
+        else this.logger.debug(message);
         throw error;
       })
       .finally(() => {

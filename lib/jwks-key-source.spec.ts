@@ -152,6 +152,18 @@ describe('JwksKeySource', () => {
   });
 
   describe('fetching', () => {
+    it('treats several keys without kid as ambiguous for a token without kid', async () => {
+      const unnamed = async (): Promise<TestKey> => {
+        const key = await createTestKey();
+        const { kid: _kid, ...jwk } = key.publicJwk;
+        return { ...key, publicJwk: jwk };
+      };
+      server.setKeys([keyA, await unnamed(), await unnamed()]);
+      const { source } = createSource(server);
+      await expectUnknownKey(source.getKey(undefined, 'RS256'));
+      expect(sameKey(await source.getKey('key-a', 'RS256'), keyA)).toBe(true);
+    });
+
     it('fetches once at first use and then serves from memory', async () => {
       const { source } = createSource(server);
       const first = await source.getKey('key-a', 'RS256');

@@ -37,10 +37,14 @@ export class JwksKeySource {
   fetches = 0;
 
   private keys = new Map<string, SigningKeyEntry>();
+  /** The set's only key, which also matches tokens without `kid`; none when there are more. */
+  private soleKey: SigningKeyEntry | undefined;
   private loaded = false;
   private fetchedAt = 0;
   private lastFetchStart = Number.NEGATIVE_INFINITY;
   private retryAfter = 0;
+  /** Whether the last fetch failed (then an unknown kid may well exist). */
+  private lastFetchFailed = false;
   private failures = 0;
   private inflight: Promise<void> | undefined;
   private staleLogged = false;
@@ -117,7 +121,7 @@ export class JwksKeySource {
     }
     if (entry === undefined) {
       // The last fetch failed, so the key may well exist: a server fault, not a bad token.
-      if (this.retryAfter > 0) {
+      if (this.lastFetchFailed) {
         throw new AuthServerError(
           'the JWKS cannot be fetched to look up an unknown kid',
         );
@@ -133,7 +137,7 @@ export class JwksKeySource {
   private lookup(kid: string | undefined): SigningKeyEntry | undefined {
     if (kid !== undefined) return this.keys.get(kid);
     // A token without `kid` is matched only when the set has exactly one key.
-    return this.keys.size === 1 ? this.keys.values().next().value : undefined;
+    return this.soleKey;
   }
 
   private isExpired(): boolean {
@@ -159,6 +163,7 @@ export class JwksKeySource {
         'JWKS unreachable beyond staleMaxAge: known keys are dropped',
       );
       this.keys = new Map();
+      this.soleKey = undefined;
       this.loaded = false;
     }
   }
@@ -188,6 +193,7 @@ export class JwksKeySource {
     try {
       signingKeys = await this.client.getSigningKeys();
     } catch (error) {
+      this.lastFetchFailed = true;
       this.retryAfter = this.now() + this.backoff();
       const reason = error instanceof Error ? error.message : 'unknown error';
       if (this.loaded && !this.staleLogged) {
@@ -201,20 +207,26 @@ export class JwksKeySource {
       throw new AuthServerError('JWKS fetch failed', { cause: error });
     }
     const next = new Map<string, SigningKeyEntry>();
+    const usable: SigningKeyEntry[] = [];
     for (const signingKey of signingKeys) {
       const entry = this.importKey(signingKey);
-      if (entry !== undefined) next.set(entry.kid ?? '', entry);
+      if (entry === undefined) continue;
+      usable.push(entry);
+      if (entry.kid !== undefined) next.set(entry.kid, entry);
     }
-    if (next.size === 0) {
+    if (usable.length === 0) {
+      this.lastFetchFailed = true;
       this.retryAfter = this.now() + this.backoff();
       this.logger.warn('JWKS holds no usable signing key');
       throw new AuthServerError('JWKS holds no usable signing key');
     }
     this.keys = next;
+    this.soleKey = usable.length === 1 ? usable[0] : undefined;
     this.loaded = true;
     this.fetchedAt = this.now();
     this.retryAfter = 0;
     this.failures = 0;
+    this.lastFetchFailed = false;
     this.staleLogged = false;
     this.logger.debug(`JWKS fetched: ${next.size} signing key(s)`);
   }
@@ -226,7 +238,7 @@ export class JwksKeySource {
     const kid = signingKey.kid;
     const jwkAlg = (signingKey as { alg?: unknown }).alg;
     const alg = typeof jwkAlg === 'string' ? jwkAlg : undefined;
-    const previous = this.keys.get(kid ?? '');
+    const previous = this.lookup(kid);
     if (previous !== undefined && previous.pem === pem) {
       // Same key material: keep its KeyObject, but follow a change of the JWK's `alg`.
       return previous.alg === alg ? previous : { ...previous, alg };

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { KeyObject } from 'node:crypto';
 import { Strategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
@@ -9,15 +9,14 @@ import {
 } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import type { JwtClaims } from './claims.js';
-import { IssuerKeysService } from './issuer-keys.service.js';
 import { TENANT_PLACEHOLDER, type InspectedToken } from './token-policy.js';
 
 /** What `BearerGuard` leaves on the request for the strategy. */
 export interface BearerRequestState {
   readonly token: string;
   readonly inspected: InspectedToken;
-  /** The key that verified the token, set by the key provider. */
-  key?: KeyObject;
+  /** The issuer's key for the token's `kid`, looked up by the guard before passport runs. */
+  readonly key: KeyObject;
 }
 
 type StatefulRequest = { [BEARER_STATE]?: BearerRequestState };
@@ -55,11 +54,7 @@ export class JwtBearerStrategy extends PassportStrategy(
   Strategy,
   BEARER_STRATEGY,
 ) {
-  constructor(
-    @Inject(RESOLVED_AUTH_OPTIONS) options: ResolvedAuthOptions,
-    keys: IssuerKeysService,
-  ) {
-    const logger = new Logger('nestjs-bearer');
+  constructor(@Inject(RESOLVED_AUTH_OPTIONS) options: ResolvedAuthOptions) {
     const strategyOptions: StrategyOptionsWithoutRequest = {
       // BearerGuard has already extracted the token (RFC 6750 section 2) and checked it.
       jwtFromRequest: (request: unknown) =>
@@ -70,25 +65,8 @@ export class JwtBearerStrategy extends PassportStrategy(
           done(new Error('BearerGuard state is missing'));
           return;
         }
-        // BearerGuard looks the key up first, so this is normally at hand.
-        if (state.key !== undefined) {
-          done(null, state.key as unknown as string);
-          return;
-        }
-        const { issuer, kid, alg } = state.inspected;
-        keys
-          .getKey(issuer, kid, alg)
-          .then(
-            (key) => {
-              state.key = key;
-              // jsonwebtoken takes a KeyObject; passport-jwt's typings predate that.
-              done(null, key as unknown as string);
-            },
-            (error: unknown) => done(error),
-          )
-          .catch((error: unknown) =>
-            logger.error(`key provider callback failed: ${String(error)}`),
-          );
+        // jsonwebtoken takes a KeyObject; passport-jwt's typings predate that.
+        done(null, state.key as unknown as string);
       },
       algorithms: [...options.algorithms],
       // A `{tenantid}` issuer has no fixed value for jsonwebtoken; the token policy then

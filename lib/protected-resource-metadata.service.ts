@@ -42,6 +42,8 @@ export function locateProtectedResourceMetadata(resource: string): {
 @Injectable()
 export class ProtectedResourceMetadataService implements OnModuleInit {
   private document: ProtectedResourceMetadata | undefined;
+  /** The metadata URL for challenges (`resource_metadata`), when enabled. */
+  readonly metadataUrl: string | undefined;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -49,14 +51,12 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     private readonly discovery: DiscoveryService,
     private readonly reflector: Reflector,
-  ) {}
-
-  /** The metadata URL for challenges (`resource_metadata`), when enabled. */
-  get metadataUrl(): string | undefined {
-    const config = this.options.protectedResourceMetadata;
-    return config === undefined
-      ? undefined
-      : locateProtectedResourceMetadata(config.resource).url;
+  ) {
+    const config = options.protectedResourceMetadata;
+    this.metadataUrl =
+      config === undefined
+        ? undefined
+        : locateProtectedResourceMetadata(config.resource).url;
   }
 
   onModuleInit(): void {

@@ -271,12 +271,10 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
       if (decision.retry === 'after_delay') {
         await sleep(delayMs, init?.signal ?? undefined);
       }
-      // A retry without a new token request reuses the scopes asked for so far, cached.
-      tokenRequest = {
-        ...tokenRequest,
-        forceRefresh: false,
-        ...decision.token,
-      };
+      // A retry without a new token request reuses the scopes asked for so far, cached;
+      // the challenge passed on is always the one of the response just received.
+      const { challenge: _previous, ...kept } = tokenRequest;
+      tokenRequest = { ...kept, forceRefresh: false, ...decision.token };
       if (challenge !== undefined) tokenRequest.challenge = challenge;
     }
   };
