@@ -235,6 +235,62 @@ describe('README examples', () => {
     expect((await call('/guarded', await token({}))).status).toBe(200);
   });
 
+  it('"Custom claims": scopes from permissions, roles from a namespaced claim', async () => {
+    @Module({
+      imports: [
+        AuthModule.forRoot({
+          issuer: jwks.issuer,
+          audience: 'api://documents',
+          scopeClaims: ['permissions'], // Auth0 RBAC: an array of strings
+          roleClaim: 'https://example.com/roles',
+        }),
+      ],
+      controllers: [DocumentsController],
+    })
+    class AppModule {}
+    await boot(AppModule);
+    const auth0 = await token({
+      permissions: ['documents.read'],
+      scp: 'ignored',
+    });
+    expect((await call('/documents', auth0)).status).toBe(200);
+    const scpOnly = await token({ scp: 'documents.read' });
+    expect((await call('/documents', scpOnly)).status).toBe(403);
+  });
+
+  it('"Protected resource metadata": the document and resource_metadata', async () => {
+    @Module({
+      imports: [
+        AuthModule.forRoot({
+          issuer: jwks.issuer,
+          audience: 'api://documents',
+          protectedResourceMetadata: {
+            resource: 'https://api.example.com/v1',
+            resourceName: 'Documents API',
+          },
+        }),
+      ],
+      controllers: [DocumentsController],
+    })
+    class AppModule {}
+    await boot(AppModule);
+    const doc = (await (
+      await call('/.well-known/oauth-protected-resource/v1')
+    ).json()) as Record<string, unknown>;
+    expect(doc).toMatchObject({
+      resource: 'https://api.example.com/v1',
+      authorization_servers: [jwks.issuer],
+      bearer_methods_supported: ['header'],
+      scopes_supported: ['documents.read'],
+      resource_name: 'Documents API',
+    });
+    expect(
+      (await call('/documents')).headers.get('www-authenticate'),
+    ).toContain(
+      'resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1"',
+    );
+  });
+
   it('"Azure AD": azureAd() options are accepted by the module', () => {
     const options = azureAd({
       tenantId: '7fe81447-da57-4385-becb-6de57f21477e',
