@@ -42,7 +42,7 @@ import {
   type TokenRequest,
 } from './token-extractor.js';
 import { meetsAuthenticationRequirement } from './step-up.decorator.js';
-import { inspectToken } from './token-policy.js';
+import { inspectToken, type InspectedToken } from './token-policy.js';
 
 /** A cached verification: the principal and what must still hold for it to be reused. */
 interface VerifiedToken {
@@ -155,7 +155,15 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
       token = extracted.token;
       const cached = this.readCache(token);
       if (cached === undefined) {
-        return this.verify(context, request, token, extracted.location);
+        // The key-free checks run here, so a bad token is refused without a promise.
+        const inspected = inspectToken(token, this.authOptions);
+        return this.verify(
+          context,
+          request,
+          token,
+          inspected,
+          extracted.location,
+        );
       }
       this.admit(context, request, cached, extracted.location);
       return true;
@@ -263,10 +271,10 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     context: ExecutionContext,
     request: HttpRequest,
     token: string,
+    inspected: InspectedToken,
     location: TokenLocation,
   ): Promise<boolean> {
     try {
-      const inspected = inspectToken(token, this.authOptions);
       // The key first: an unknown kid is answered here, without a trip through passport.
       const key = await this.keys.getKey(
         inspected.issuer,
@@ -315,17 +323,21 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     }
   }
 
-  /** Logs a failure and throws it as a typed error, once any challenge parameter is known. */
-  private async reject(
-    error: unknown,
-    token: string | undefined,
-  ): Promise<never> {
+  /**
+   * Logs a failure and throws it as a typed error, once any challenge parameter is known;
+   * synchronously when nothing is left to wait for.
+   */
+  private reject(error: unknown, token: string | undefined): Promise<never> {
     const bearerError = toBearerError(error, true);
     this.logFailure(bearerError, token);
     // A challenge may carry the discovered authorization_uri; wait for it if in flight.
     // A 500 carries no challenge, so it never waits for discovery.
-    if (bearerError.getStatus() < 500) await this.keys.settleChallenge();
-    throw bearerError;
+    if (bearerError.getStatus() >= 500 || this.keys.isChallengeSettled()) {
+      throw bearerError;
+    }
+    return this.keys.settleChallenge().then(() => {
+      throw bearerError;
+    });
   }
 
   private toTokenRequest(request: HttpRequest): TokenRequest {

@@ -139,11 +139,17 @@ export class IssuerKeysService implements OnApplicationBootstrap {
       ?.authorization_endpoint;
   }
 
+  /** Whether challenges can be written now, with nothing left to discover. */
+  isChallengeSettled(): boolean {
+    return (
+      !this.needsDiscoveryForChallenge() ||
+      this.discovery.get(this.options.issuers[0])?.metadata !== undefined
+    );
+  }
+
   /** Waits (bounded by the fetch timeout) for a discovery in flight that a challenge needs. */
   async settleChallenge(): Promise<void> {
-    if (!this.needsDiscoveryForChallenge()) return;
-    const state = this.discovery.get(this.options.issuers[0]);
-    if (state?.metadata !== undefined) return;
+    if (this.isChallengeSettled()) return;
     await this.discover(this.options.issuers[0]).catch(() => undefined);
   }
 
