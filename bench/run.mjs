@@ -273,10 +273,15 @@ function machineFacts() {
 
 async function startServer(variant, issuer, serverCpu, profileDir) {
   const script = join(BENCH_DIR, 'servers', variant.file);
+  // BENCH_NODE_FLAGS passes V8/Node flags to every server, e.g. --no-allocation-site-pretenuring.
+  const extraFlags = (process.env.BENCH_NODE_FLAGS ?? '')
+    .split(' ')
+    .filter(Boolean);
   const nodeArgs =
     profileDir === undefined
-      ? [script]
+      ? [...extraFlags, script]
       : [
+          ...extraFlags,
           '--cpu-prof',
           `--cpu-prof-dir=${profileDir}`,
           `--cpu-prof-name=${variant.id}.cpuprofile`,
