@@ -113,10 +113,19 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
         (new (...args: never[]) => unknown) | undefined;
       if (typeof type !== 'function') continue;
       add(type);
-      const prototype = type.prototype as Record<string, unknown>;
-      for (const name of Object.getOwnPropertyNames(prototype)) {
-        const member = name === 'constructor' ? undefined : prototype[name];
-        if (typeof member === 'function') add(member);
+      // Handlers may be inherited from a base controller: walk the prototype chain.
+      for (
+        let prototype = type.prototype as Record<string, unknown> | null;
+        prototype !== null && prototype !== Object.prototype;
+        prototype = Object.getPrototypeOf(prototype) as Record<
+          string,
+          unknown
+        > | null
+      ) {
+        for (const name of Object.getOwnPropertyNames(prototype)) {
+          const member = name === 'constructor' ? undefined : prototype[name];
+          if (typeof member === 'function') add(member);
+        }
       }
     }
     return [...scopes].sort();

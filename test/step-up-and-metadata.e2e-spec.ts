@@ -52,6 +52,18 @@ class SecureController {
   }
 }
 
+/** A base controller whose scoped handler a subclass inherits. */
+class BaseReportsController {
+  @Scopes('reports.read')
+  @Get('reports')
+  reports(): string[] {
+    return [];
+  }
+}
+
+@Controller('inherited')
+class InheritedReportsController extends BaseReportsController {}
+
 describe('RFC 9728 metadata location', () => {
   it('puts the well-known segment between the host and the path (section 3.1)', () => {
     expect(locateProtectedResourceMetadata('https://api.example.com')).toEqual({
@@ -86,7 +98,10 @@ describe.each(ADAPTERS)(
             resourceName: 'Secure API',
           },
         },
-        { adapter, controllers: [SecureController] },
+        {
+          adapter,
+          controllers: [SecureController, InheritedReportsController],
+        },
       ));
     });
     afterAll(async () => {
@@ -122,7 +137,7 @@ describe.each(ADAPTERS)(
         authorization_servers: [jwks.issuer],
         bearer_methods_supported: ['header'],
         // Collected from the routes' @Scopes().
-        scopes_supported: ['documents.read', 'payments.write'],
+        scopes_supported: ['documents.read', 'payments.write', 'reports.read'],
         resource_name: 'Secure API',
       });
       expect((await get('/.well-known/oauth-protected-resource')).status).toBe(
