@@ -113,6 +113,7 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
   private readonly extractOptions: ExtractOptions;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly cacheMaxAgeMs: number;
+  private readonly warnedContexts = new Set<string>();
   private readonly requirements = new WeakMap<
     object,
     WeakMap<object, RouteRequirements>
@@ -143,7 +144,9 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
    * verified asynchronously through passport-jwt.
    */
   override canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    if (context.getType() !== 'http' || this.isPublic(context)) return true;
+    if (context.getType() !== 'http')
+      return this.passNonHttp(context.getType());
+    if (this.isPublic(context)) return true;
     const request = this.getRequest(context) as HttpRequest;
     let token: string | undefined;
     try {
@@ -170,6 +173,20 @@ export class BearerGuard extends AuthGuard(BEARER_STRATEGY) {
     } catch (error) {
       return this.reject(error, token);
     }
+  }
+
+  /**
+   * Bearer tokens are an HTTP matter: other contexts (microservices, WebSockets, GraphQL)
+   * pass, and the first of each kind is logged so that nobody mistakes them for protected.
+   */
+  protected passNonHttp(type: string): boolean {
+    if (!this.warnedContexts.has(type)) {
+      this.warnedContexts.add(type);
+      this.logger.warn(
+        `BearerGuard lets "${type}" handlers through: nestjs-bearer protects HTTP routes only.`,
+      );
+    }
+    return true;
   }
 
   /** Whether the route or its controller is marked `@Public()`. */
