@@ -11,7 +11,7 @@ import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import { AuthServerError } from './bearer.errors.js';
 import { fetchJson, KeySourceFetchError } from './fetch-json.js';
-import { JwksKeySource } from './jwks-key-source.js';
+import { JwksKeySource, retryDelay } from './jwks-key-source.js';
 import { TENANT_PLACEHOLDER } from './token-policy.js';
 
 /** The fields of an OpenID Provider / RFC 8414 metadata document the module reads. */
@@ -182,12 +182,9 @@ export class IssuerKeysService implements OnApplicationBootstrap {
         return metadata;
       })
       .catch((error: unknown) => {
-        // As for the JWKS: 1 s, doubling with each failure in a row, up to the cooldown.
         current.failures++;
-        const cap = Math.min(this.options.jwks.cooldown, 30_000);
         current.retryAfter =
-          Date.now() +
-          Math.min(cap, 1000 * 2 ** Math.min(current.failures - 1, 10));
+          Date.now() + retryDelay(current.failures, this.options.jwks.cooldown);
         const reason = error instanceof Error ? error.message : 'unknown error';
         // The first failure in a row is worth a warning; the retries that follow are not.
         const message = `OpenID discovery failed (${reason})`;

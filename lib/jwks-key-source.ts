@@ -31,6 +31,15 @@ export interface KeySourceLogger {
 /** The smallest RSA modulus accepted (RFC 8725 section 3.5, NIST SP 800-131A). */
 export const MIN_RSA_BITS = 2048;
 
+/**
+ * The wait after the n-th failed fetch in a row: 1 s, doubling with each failure, up to the
+ * cooldown and at most 30 s. Shared by the JWKS and discovery fetches.
+ */
+export function retryDelay(failures: number, cooldown: number): number {
+  const cap = Math.min(cooldown, 30_000);
+  return Math.min(cap, 1000 * 2 ** Math.min(failures - 1, 10));
+}
+
 /** One JWKS, its fetch policy and its keys. */
 export class JwksKeySource {
   /** How many JWKS fetches were started (for tests, benchmarks and metrics). */
@@ -174,8 +183,7 @@ export class JwksKeySource {
    */
   private backoff(): number {
     this.failures++;
-    const cap = Math.min(this.options.cooldown, 30_000);
-    return Math.min(cap, 1000 * 2 ** Math.min(this.failures - 1, 10));
+    return retryDelay(this.failures, this.options.cooldown);
   }
 
   /** One fetch at a time; concurrent callers share it. */
