@@ -14,7 +14,7 @@ import {
 } from './auth-options.js';
 import { BearerExceptionFilter } from './bearer-exception.filter.js';
 import { BearerGuard } from './bearer.guard.js';
-import { IssuerKeysService } from './issuer-keys.service.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { JwtBearerStrategy } from './jwt-bearer.strategy.js';
 
 /** Stands in for the global guard when `globalGuard: false`. */

@@ -9,7 +9,7 @@ import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import { BearerError, type BearerErrorBody } from './bearer.errors.js';
 import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
-import { IssuerKeysService } from './issuer-keys.service.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import {
   formatChallenge,
   isSafeChallengeValue,

@@ -8,7 +8,7 @@ import {
   toBearerError,
 } from './bearer.guard.js';
 import { AuthServerError, InvalidTokenError } from './bearer.errors.js';
-import { IssuerKeysService } from './issuer-keys.service.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
 
 function createGuard(): BearerGuard {
   const options = resolveAuthOptions({

@@ -32,7 +32,7 @@ import {
   type BearerPrincipal,
   type JwtClaims,
 } from './claims.js';
-import { IssuerKeysService } from './issuer-keys.service.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { writeBearerState } from './jwt-bearer.strategy.js';
 import { TokenCache } from './token-cache.js';
 import {
@@ -41,7 +41,7 @@ import {
   type TokenLocation,
   type TokenRequest,
 } from './token-extractor.js';
-import { meetsAuthenticationRequirement } from './step-up.decorator.js';
+import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
 import { inspectToken, type InspectedToken } from './token-policy.js';
 
 /** A cached verification: the principal and what must still hold for it to be reused. */

@@ -19,7 +19,7 @@ export { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 export { BearerGuard } from './bearer.guard.js';
 export { BearerExceptionFilter } from './bearer-exception.filter.js';
 export { JwtBearerStrategy } from './jwt-bearer.strategy.js';
-export { IssuerKeysService } from './issuer-keys.service.js';
+export { IssuerKeysService } from './keys/issuer-keys.service.js';
 export {
   AuthenticationRequiredError,
   AuthServerError,
@@ -37,16 +37,16 @@ export type {
   BearerErrorCode,
   InvalidTokenReason,
 } from './bearer.errors.js';
-export { Public } from './public.decorator.js';
-export { Scopes } from './scopes.decorator.js';
-export { Roles } from './roles.decorator.js';
-export { StepUp } from './step-up.decorator.js';
+export { Public } from './decorators/public.decorator.js';
+export { Scopes } from './decorators/scopes.decorator.js';
+export { Roles } from './decorators/roles.decorator.js';
+export { StepUp } from './decorators/step-up.decorator.js';
 export {
   locateProtectedResourceMetadata,
   ProtectedResourceMetadataService,
 } from './protected-resource-metadata.service.js';
 export type { ProtectedResourceMetadata } from './protected-resource-metadata.service.js';
-export { Claims, Principal } from './claims.decorator.js';
+export { Claims, Principal } from './decorators/claims.decorator.js';
 export type { BearerPrincipal, JwtClaims } from './claims.js';
 export { extractToken, TOKEN_LOCATIONS } from './token-extractor.js';
 export type {

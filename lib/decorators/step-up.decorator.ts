@@ -1,7 +1,7 @@
 import { SetMetadata } from '@nestjs/common';
-import { STEP_UP_KEY } from './auth.constants.js';
-import type { AuthenticationRequirement } from './bearer.errors.js';
-import { readOwnClaim, type JwtClaims } from './claims.js';
+import { STEP_UP_KEY } from '../auth.constants.js';
+import type { AuthenticationRequirement } from '../bearer.errors.js';
+import { readOwnClaim, type JwtClaims } from '../claims.js';
 
 /**
  * Requires a strong or recent enough user authentication (RFC 9470 step-up): the token's

@@ -7,12 +7,12 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { KeyObject } from 'node:crypto';
-import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
-import type { ResolvedAuthOptions } from './auth-options.js';
-import { AuthServerError } from './bearer.errors.js';
+import { RESOLVED_AUTH_OPTIONS } from '../auth.constants.js';
+import type { ResolvedAuthOptions } from '../auth-options.js';
+import { AuthServerError } from '../bearer.errors.js';
 import { fetchJson, KeySourceFetchError } from './fetch-json.js';
 import { JwksKeySource, retryDelay } from './jwks-key-source.js';
-import { TENANT_PLACEHOLDER } from './token-policy.js';
+import { TENANT_PLACEHOLDER } from '../token-policy.js';
 
 /** The fields of an OpenID Provider / RFC 8414 metadata document the module reads. */
 export interface IssuerMetadata {

@@ -8,9 +8,9 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
-import { AuthServerError, InvalidTokenError } from './bearer.errors.js';
+import { AuthServerError, InvalidTokenError } from '../bearer.errors.js';
 import { fetchJson } from './fetch-json.js';
-import type { JwksOptions } from './auth-options.js';
+import type { JwksOptions } from '../auth-options.js';
 
 /** A signing key of the set. */
 export interface SigningKeyEntry {

@@ -1,5 +1,5 @@
 import { SetMetadata } from '@nestjs/common';
-import { ROLES_KEY } from './auth.constants.js';
+import { ROLES_KEY } from '../auth.constants.js';
 
 /**
  * Requires every listed app role (from the `roles` claim by default). Class and handler

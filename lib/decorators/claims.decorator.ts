@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { readOwnClaim, type BearerPrincipal } from './claims.js';
+import { readOwnClaim, type BearerPrincipal } from '../claims.js';
 
 function principalOf(ctx: ExecutionContext): BearerPrincipal | undefined {
   const request = ctx.switchToHttp().getRequest<{ user?: BearerPrincipal }>();

@@ -2,16 +2,16 @@ import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { jwtVerify } from 'jose';
-import type { JwksOptions } from './auth-options.js';
-import { AuthServerError, InvalidTokenError } from './bearer.errors.js';
+import type { JwksOptions } from '../auth-options.js';
+import { AuthServerError, InvalidTokenError } from '../bearer.errors.js';
 import { JwksKeySource, MIN_RSA_BITS } from './jwks-key-source.js';
 import {
   createTestKey,
   JwksServer,
   type JwksServerMode,
   type TestKey,
-} from '../test/support/jwks-server.js';
-import { mintToken } from '../test/support/tokens.js';
+} from '../../test/support/jwks-server.js';
+import { mintToken } from '../../test/support/tokens.js';
 
 const OPTIONS: Required<JwksOptions> = {
   timeout: 300,

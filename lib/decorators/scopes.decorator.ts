@@ -1,6 +1,6 @@
 import { SetMetadata } from '@nestjs/common';
-import { SCOPES_KEY } from './auth.constants.js';
-import { isValidScopeName } from './auth-options.js';
+import { SCOPES_KEY } from '../auth.constants.js';
+import { isValidScopeName } from '../auth-options.js';
 
 /**
  * Requires every listed scope (delegated permission). Class and handler requirements
