@@ -1,0 +1,191 @@
+/**
+ * The signature check of a compact JWS on node:crypto (RFC 7515 section 5.2, RFC 7518
+ * section 3). One synchronous, one-shot `crypto.verify` per token: this runs on every
+ * request that misses the token cache. Pure: no I/O, no key lookup.
+ */
+import {
+  constants,
+  verify,
+  type KeyObject,
+  type VerifyKeyObjectInput,
+} from 'node:crypto';
+
+/** How one `alg` is verified. */
+interface AlgorithmEntry {
+  /** The digest for `crypto.verify`; `null` for EdDSA, whose curve fixes the hash. */
+  readonly hash: string | null;
+  /** Whether the key is of the family, curve and size the algorithm needs. */
+  readonly fits: (key: KeyObject) => boolean;
+  /** The exact signature length in bytes, where the algorithm alone fixes it (ECDSA). */
+  readonly signatureLength: number | undefined;
+  /** The key argument of `crypto.verify`: the key alone, or with padding or encoding. */
+  readonly input: (key: KeyObject) => KeyObject | VerifyKeyObjectInput;
+}
+
+// RFC 7518 section 3.3 and 3.5: "a key of size 2048 bits or larger MUST be used".
+const MIN_RSA_BITS = 2048;
+
+function hasRsaModulus(key: KeyObject): boolean {
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  return bits !== undefined && bits >= MIN_RSA_BITS;
+}
+
+// PKCS#1 v1.5 needs a plain RSA key: an rsa-pss key is bound to PSS padding.
+const fitsRsa = (key: KeyObject): boolean =>
+  key.asymmetricKeyType === 'rsa' && hasRsaModulus(key);
+
+const fitsRsaPss = (key: KeyObject): boolean =>
+  (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') &&
+  hasRsaModulus(key);
+
+const fitsCurve =
+  (namedCurve: string) =>
+  (key: KeyObject): boolean =>
+    key.asymmetricKeyType === 'ec' &&
+    key.asymmetricKeyDetails?.namedCurve === namedCurve;
+
+// RFC 8037 section 3.1: EdDSA covers both Edwards curves; the key picks one.
+const fitsEdwards = (key: KeyObject): boolean =>
+  key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448';
+
+const keyAlone = (key: KeyObject): KeyObject => key;
+
+// RFC 7518 section 3.5: MGF1 with the same hash, and a salt as long as the digest.
+const withPss = (key: KeyObject): VerifyKeyObjectInput => ({
+  key,
+  padding: constants.RSA_PKCS1_PSS_PADDING,
+  saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+});
+
+// RFC 7518 section 3.4: a JWS carries R || S, not the DER structure OpenSSL defaults to.
+const withP1363 = (key: KeyObject): VerifyKeyObjectInput => ({
+  key,
+  dsaEncoding: 'ieee-p1363',
+});
+
+function rsa(hash: string): AlgorithmEntry {
+  return { hash, fits: fitsRsa, signatureLength: undefined, input: keyAlone };
+}
+
+function pss(hash: string): AlgorithmEntry {
+  return { hash, fits: fitsRsaPss, signatureLength: undefined, input: withPss };
+}
+
+function ecdsa(
+  hash: string,
+  namedCurve: string,
+  signatureLength: number,
+): AlgorithmEntry {
+  return {
+    hash,
+    fits: fitsCurve(namedCurve),
+    signatureLength,
+    input: withP1363,
+  };
+}
+
+// A Map, not an object: an `alg` such as "__proto__" or "toString" finds nothing.
+const ALGORITHMS: ReadonlyMap<string, AlgorithmEntry> = new Map([
+  ['RS256', rsa('sha256')],
+  ['RS384', rsa('sha384')],
+  ['RS512', rsa('sha512')],
+  ['PS256', pss('sha256')],
+  ['PS384', pss('sha384')],
+  ['PS512', pss('sha512')],
+  ['ES256', ecdsa('sha256', 'prime256v1', 64)],
+  ['ES384', ecdsa('sha384', 'secp384r1', 96)],
+  ['ES512', ecdsa('sha512', 'secp521r1', 132)],
+  [
+    'EdDSA',
+    {
+      hash: null,
+      fits: fitsEdwards,
+      signatureLength: undefined,
+      input: keyAlone,
+    },
+  ],
+]);
+
+/** The `alg` values {@link verifyJwsSignature} can check (RFC 7518 section 3.1, RFC 8037). */
+export const VERIFIABLE_ALGORITHMS: readonly string[] = Object.freeze([
+  ...ALGORITHMS.keys(),
+]);
+
+const DOT = 0x2e;
+// The 6-bit value of each base64url character (RFC 4648 section 5), -1 for any other.
+const SEXTET = new Int8Array(128).fill(-1);
+const ALPHABET =
+  'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
+
+/**
+ * The index of the dot before the signature, or -1 unless the token is three non-empty
+ * base64url segments whose signature is canonically encoded. The check does not trust its
+ * caller: Buffer's decoder skips foreign characters and ignores a dangling one, so without
+ * it two different strings could carry the same signature bytes.
+ */
+function findSignatureDot(token: string): number {
+  const length = token.length;
+  let first = -1;
+  let second = -1;
+  for (let i = 0; i < length; i++) {
+    const code = token.charCodeAt(i);
+    if (code === DOT) {
+      if (first === -1) first = i;
+      else if (second === -1) second = i;
+      else return -1;
+    } else if (code > 127 || SEXTET[code] < 0) {
+      return -1;
+    }
+  }
+  if (first <= 0 || second === -1 || second === first + 1) return -1;
+  if (second === length - 1) return -1;
+  const rest = (length - second - 1) & 3;
+  // One character left over encodes no byte; it is never valid base64url.
+  if (rest === 1) return -1;
+  // The bits after the last byte must be zero (RFC 4648 section 3.5), so that each
+  // signature has exactly one encoding.
+  if (rest !== 0) {
+    const unused = rest === 2 ? 0x0f : 0x03;
+    if ((SEXTET[token.charCodeAt(length - 1)] & unused) !== 0) return -1;
+  }
+  return second;
+}
+
+/**
+ * Checks the signature of a compact JWS with one key (RFC 7515 section 5.2): RS256-512
+ * (PKCS#1 v1.5), PS256-512 (PSS, salt as long as the digest), ES256-512 (R || S of the
+ * curve's size) and EdDSA (Ed25519 or Ed448). The signing input is the ASCII text before
+ * the last dot.
+ *
+ * The key must fit the algorithm: `rsa` of 2048 bits or more for RS*, `rsa` or `rsa-pss`
+ * for PS*, `ec` on P-256, P-384 or P-521 for ES256, ES384 or ES512, `ed25519` or `ed448`
+ * for EdDSA. It does not check `alg` against an allowlist: `inspectToken` does.
+ *
+ * @returns `true` only for a valid signature; `false` for anything else, never a throw.
+ */
+export function verifyJwsSignature(
+  token: string,
+  alg: string,
+  key: KeyObject,
+): boolean {
+  try {
+    const entry = ALGORITHMS.get(alg);
+    if (entry === undefined || !entry.fits(key)) return false;
+    const dot = findSignatureDot(token);
+    if (dot === -1) return false;
+    const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+    if (
+      entry.signatureLength !== undefined &&
+      signature.length !== entry.signatureLength
+    ) {
+      return false;
+    }
+    // Every character is ASCII (checked above), so latin1 gives exactly its bytes.
+    const data = Buffer.from(token.slice(0, dot), 'latin1');
+    return verify(entry.hash, data, entry.input(key), signature);
+  } catch {
+    // OpenSSL refuses some inputs (a key restricted to another hash) by throwing.
+    return false;
+  }
+}
