@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import fc from 'fast-check';
 import { InvalidTokenError, type InvalidTokenReason } from './bearer.errors.js';
 import {
   inspectToken,
@@ -30,6 +32,17 @@ const AT_JWT_CLAIMS = { ...CLAIMS, jti: 'id-1', client_id: 'client-1' };
 
 function segment(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/**
+ * A segment of 4n characters (padded with a `pad` member), so that one character more is
+ * a dangling one: Buffer's lenient decoder would drop it and still see the same JSON.
+ */
+function aligned(record: Record<string, unknown>): string {
+  for (let pad = ''; ; pad += 'x') {
+    const encoded = segment({ ...record, pad });
+    if (encoded.length % 4 === 0) return encoded;
+  }
 }
 
 function rawSegment(text: string): string {
@@ -148,6 +161,89 @@ describe('inspectToken', () => {
     });
 
     it.each([
+      ['an empty payload', `${segment(HEADER)}..c2ln`],
+      ['two dots only', '..'],
+      ['nothing at all', ''],
+      ['a dot at the end of a 4-segment token', `${token()}.`],
+      [
+        'a header with a dangling character (length 4n + 1)',
+        `${aligned(HEADER)}A.${segment(CLAIMS)}.c2ln`,
+      ],
+      [
+        'a payload with a dangling character (length 4n + 1)',
+        `${segment(HEADER)}.${aligned(CLAIMS)}A.c2ln`,
+      ],
+      [
+        'a signature of one character',
+        `${segment(HEADER)}.${segment(CLAIMS)}.c`,
+      ],
+      [
+        'a signature of 4n + 1 characters',
+        `${segment(HEADER)}.${segment(CLAIMS)}.c2lnA`,
+      ],
+      ['a non-ASCII letter', `${segment(HEADER)}.${segment(CLAIMS)}.c2l\u00e9`],
+      [
+        'a fullwidth letter (U+FF21)',
+        `${segment(HEADER)}.${segment(CLAIMS)}.c2l\uff21`,
+      ],
+      ['a NUL character', `${segment(HEADER)}.${segment(CLAIMS)}.c2l\u0000`],
+      ['a DEL character', `${segment(HEADER)}.${segment(CLAIMS)}.c2l\u007f`],
+      [
+        'a character whose low byte is a dot (U+012E)',
+        `${segment(HEADER)}\u012e${segment(CLAIMS)}.c2ln`,
+      ],
+    ])('refuses %s', (_what, jwt) => {
+      expectRefused(jwt, 'malformed');
+    });
+
+    it('accepts segments of every length base64url allows (4n, 4n + 2, 4n + 3)', () => {
+      for (const pad of ['', 'x', 'xy', 'xyz']) {
+        const jwt = `${segment(HEADER)}.${segment({ ...CLAIMS, pad })}.c2ln`;
+        expectAccepted(jwt);
+      }
+      for (const signature of ['c2ln', 'c2lu', 'c2lnbg', 'c2lnbmE']) {
+        expectAccepted(`${segment(HEADER)}.${segment(CLAIMS)}.${signature}`);
+      }
+    });
+
+    it('finds the segments in one pass, agreeing with split and a regex', () => {
+      const jwt = token();
+      const model = (candidate: string): boolean => {
+        const parts = candidate.split('.');
+        return (
+          parts.length === 3 &&
+          parts.every(
+            (part) => /^[A-Za-z0-9_-]+$/.test(part) && part.length % 4 !== 1,
+          )
+        );
+      };
+      fc.assert(
+        fc.property(
+          fc.nat({ max: jwt.length }),
+          fc.constantFrom('.', '=', '+', '/', ' ', 'A', 'é', '\n', '..'),
+          fc.nat({ max: 3 }),
+          (at, insert, times) => {
+            // Inserts after the payload only, so the header and payload stay valid JSON.
+            const position = Math.max(at, jwt.lastIndexOf('.') + 1);
+            const candidate =
+              jwt.slice(0, position) +
+              insert.repeat(times) +
+              jwt.slice(position);
+            let reason: string | undefined;
+            try {
+              inspectToken(candidate, POLICY, NOW);
+            } catch (error) {
+              reason = (error as InvalidTokenError).reason;
+            }
+            expect(reason === undefined).toBe(model(candidate));
+            if (reason !== undefined) expect(reason).toBe('malformed');
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it.each([
       ['not JSON', rawSegment('{alg:RS256')],
       ['an array', segment([HEADER])],
       ['a number', segment(42)],
@@ -165,6 +261,93 @@ describe('inspectToken', () => {
       ['true', segment(true)],
     ])('refuses a payload that is %s', (_what, payload) => {
       expectRefused(`${segment(HEADER)}.${payload}.c2ln`, 'malformed');
+    });
+
+    /** A segment holding `{"k":"` + bytes + `"}` plus the other claims. */
+    function withBytes(
+      record: Record<string, unknown>,
+      bytes: number[],
+    ): string {
+      const json = JSON.stringify({ ...record, k: '@' });
+      const [before, after] = json.split('@') as [string, string];
+      return Buffer.concat([
+        Buffer.from(before),
+        Buffer.from(bytes),
+        Buffer.from(after),
+      ]).toString('base64url');
+    }
+
+    it.each([
+      ['a lone continuation byte', [0x80]],
+      ['a truncated two-byte sequence', [0xc3]],
+      ['an overlong "/" (C0 AF)', [0xc0, 0xaf]],
+      ['an encoded surrogate (ED A0 80)', [0xed, 0xa0, 0x80]],
+      ['a code point over U+10FFFF (F4 90 80 80)', [0xf4, 0x90, 0x80, 0x80]],
+      ['the byte FF', [0xff]],
+    ])(
+      'refuses a header or payload with %s (not UTF-8, RFC 7519 section 7.2)',
+      (_what, bytes) => {
+        expectRefused(
+          `${withBytes(HEADER, bytes)}.${segment(CLAIMS)}.c2ln`,
+          'malformed',
+        );
+        expectRefused(
+          `${segment(HEADER)}.${withBytes(CLAIMS, bytes)}.c2ln`,
+          'malformed',
+        );
+      },
+    );
+
+    it('accepts UTF-8 text in the payload', () => {
+      const claims = inspectToken(
+        `${segment(HEADER)}.${withBytes(CLAIMS, [0xc3, 0xa9, 0xf0, 0x9f, 0x94, 0x91])}.c2ln`,
+        POLICY,
+        NOW,
+      ).claims;
+      expect(claims.k).toBe('\u00e9\u{1f511}');
+    });
+
+    it('refuses a header or payload starting with a byte order mark (RFC 8259 section 8.1)', () => {
+      const bom = (value: unknown): string =>
+        Buffer.concat([
+          Buffer.of(0xef, 0xbb, 0xbf),
+          Buffer.from(JSON.stringify(value)),
+        ]).toString('base64url');
+      expectRefused(`${bom(HEADER)}.${segment(CLAIMS)}.c2ln`, 'malformed');
+      expectRefused(`${segment(HEADER)}.${bom(CLAIMS)}.c2ln`, 'malformed');
+    });
+
+    it('accepts JSON whitespace before the object', () => {
+      const header = rawSegment(` \t\r\n${JSON.stringify(HEADER)}`);
+      expectAccepted(`${header}.${segment(CLAIMS)}.c2ln`);
+    });
+
+    it('checks the header before it decodes the payload', () => {
+      const garbage = rawSegment('not json');
+      expectRefused(
+        `${segment({ ...HEADER, alg: 'none' })}.${garbage}.c2ln`,
+        'algorithm',
+      );
+      expectRefused(
+        `${segment({ ...HEADER, typ: 'dpop+jwt' })}.${garbage}.c2ln`,
+        'type',
+      );
+      expectRefused(
+        `${segment({ ...HEADER, crit: ['b64'] })}.${garbage}.c2ln`,
+        'unsupported_header',
+      );
+    });
+
+    it('never decodes the payload of a token refused for its header', () => {
+      const jwt = `${segment({ ...HEADER, alg: 'none' })}.${segment(CLAIMS)}.c2ln`;
+      const from = jest.spyOn(Buffer, 'from');
+      try {
+        expect(refusal(jwt).reason).toBe('algorithm');
+        // One decode: the header's.
+        expect(from).toHaveBeenCalledTimes(1);
+      } finally {
+        from.mockRestore();
+      }
     });
   });
 
@@ -197,20 +380,28 @@ describe('inspectToken', () => {
       undefined,
       'JWT',
       'jwt',
+      'application/jwt',
+      'Application/JWT',
       'at+jwt',
       'AT+JWT',
       'application/at+jwt',
       'Application/AT+JWT',
-    ])('accepts typ %p', (typ) => {
+    ])('accepts typ %p (RFC 7515 section 4.1.9)', (typ) => {
       expectAccepted(token({ typ }));
     });
 
     it.each([
       'dpop+jwt',
+      'application/dpop+jwt',
       'logout+jwt',
       'secevent+jwt',
-      'application/jwt',
       'JOSE',
+      'application/jose',
+      'application/json',
+      'application/application/jwt',
+      'text/jwt',
+      'jwt ',
+      ' jwt',
       '',
     ])('refuses typ %p (RFC 8725 section 3.11)', (typ) => {
       expectRefused(token({ typ }), 'type');
@@ -232,9 +423,12 @@ describe('inspectToken', () => {
       },
     );
 
-    it.each([undefined, 'JWT'])('refuses typ %p', (typ) => {
-      expectRefused(token({ typ }, AT_JWT_CLAIMS), 'type', STRICT);
-    });
+    it.each([undefined, 'JWT', 'application/jwt', 'Application/JWT'])(
+      'refuses typ %p',
+      (typ) => {
+        expectRefused(token({ typ }, AT_JWT_CLAIMS), 'type', STRICT);
+      },
+    );
 
     it.each(['sub', 'iat', 'jti', 'client_id'])(
       'refuses a token without %s',

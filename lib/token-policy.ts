@@ -34,22 +34,53 @@ export interface InspectedToken {
 /** The longest `kid` accepted; it is only ever used as a map key. */
 export const MAX_KID_LENGTH = 256;
 
-const SEGMENT = /^[A-Za-z0-9_-]+$/;
-const ACCEPTED_TYPES = new Set(['jwt', 'at+jwt', 'application/at+jwt']);
+// RFC 7515 section 4.1.9: a typ without "/" stands for "application/" + typ, compared
+// case-insensitively, so each accepted media type is listed in both forms, in lower case.
+const ACCEPTED_TYPES = new Set([
+  'jwt',
+  'application/jwt',
+  'at+jwt',
+  'application/at+jwt',
+]);
 const AT_JWT_TYPES = new Set(['at+jwt', 'application/at+jwt']);
 
+const OPEN_BRACE = 0x7b;
+// Three non-empty base64url segments (RFC 7515 section 7.1). One anchored regex is one
+// native pass over the string: measured on Node 24, it is about twice as fast as a loop
+// over char codes with a lookup table, and three times as fast on a sliced string.
+// Linear time: no class matches the dot, so it never backtracks.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// 1 for the whitespace JSON allows before a value (RFC 8259 section 2).
+const JSON_SPACE = new Uint8Array(128);
+for (const c of ' \t\n\r') JSON_SPACE[c.charCodeAt(0)] = 1;
+
+// RFC 7519 section 7.2 and RFC 8259 section 8.1: the JSON text must be valid UTF-8.
+// Buffer's decoder would replace bad bytes with U+FFFD instead.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether a base64url segment of this length has a dangling character (it encodes no byte). */
+function hasDanglingCharacter(length: number): boolean {
+  return (length & 3) === 1;
+}
+
+/** The JSON object a base64url segment encodes, or `undefined` for anything else. */
 function decodeJsonObject(
-  segment: string,
+  token: string,
+  start: number,
+  end: number,
 ): Record<string, unknown> | undefined {
-  const text = Buffer.from(segment, 'base64url').toString('utf8');
-  // Garbage is refused without JSON.parse throwing (and capturing a stack) for it.
-  if (!/^[\t\n\r ]*\{/.test(text)) return undefined;
+  const bytes = Buffer.from(token.slice(start, end), 'base64url');
+  // Garbage, and a UTF-8 byte order mark, are refused without decoding the text or
+  // JSON.parse throwing (and capturing a stack) for them.
+  let i = 0;
+  while (i < bytes.length && JSON_SPACE[bytes[i]] === 1) i++;
+  if (bytes[i] !== OPEN_BRACE) return undefined;
   try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return undefined;
-    }
-    return value as Record<string, unknown>;
+    const value: unknown = JSON.parse(UTF8.decode(bytes));
+    // Starting with "{", a JSON text that parses is an object; the check narrows the type.
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -189,9 +220,10 @@ function checkClaims(
 
 /**
  * Decodes a compact JWS and applies every check that needs no key: three base64url
- * segments and a size cap, a JSON object header and payload, `alg` in the allowlist,
- * an accepted `typ`, no `crit`, `b64` or nested JWT, a bounded `kid`, numeric `exp`
- * (required), `nbf` and `iat`, an exactly trusted `iss`, a matching `aud`, and the clock.
+ * segments and a size cap, a JSON object header in UTF-8, `alg` in the allowlist, an
+ * accepted `typ`, no `crit`, `b64` or nested JWT, a bounded `kid`, then a JSON object
+ * payload in UTF-8 with numeric `exp` (required), `nbf` and `iat`, an exactly trusted
+ * `iss`, a matching `aud`, and the clock.
  *
  * @throws InvalidTokenError with the reason of the first failed check.
  */
@@ -200,21 +232,25 @@ export function inspectToken(
   policy: TokenPolicy,
   nowSeconds: number = Date.now() / 1000,
 ): InspectedToken {
-  if (token.length > policy.maxTokenLength)
-    throw new InvalidTokenError('too_long');
-  const segments = token.split('.');
-  // Five segments is a JWE; we accept only signed tokens.
-  if (segments.length !== 3) throw new InvalidTokenError('malformed');
-  const [head, body, signature] = segments as [string, string, string];
-  if (!SEGMENT.test(head) || !SEGMENT.test(body) || !SEGMENT.test(signature)) {
+  const length = token.length;
+  if (length > policy.maxTokenLength) throw new InvalidTokenError('too_long');
+  if (!COMPACT_JWS.test(token)) throw new InvalidTokenError('malformed');
+  const firstDot = token.indexOf('.');
+  const secondDot = token.indexOf('.', firstDot + 1);
+  // Buffer's decoder would silently drop a dangling character; atob and jose refuse it.
+  if (
+    hasDanglingCharacter(firstDot) ||
+    hasDanglingCharacter(secondDot - firstDot - 1) ||
+    hasDanglingCharacter(length - secondDot - 1)
+  ) {
     throw new InvalidTokenError('malformed');
   }
-  const header = decodeJsonObject(head);
-  const claims = decodeJsonObject(body);
-  if (header === undefined || claims === undefined) {
-    throw new InvalidTokenError('malformed');
-  }
+  // The header first: a token refused for its header never costs a payload decode.
+  const header = decodeJsonObject(token, 0, firstDot);
+  if (header === undefined) throw new InvalidTokenError('malformed');
   const { alg, kid } = checkHeader(header, policy);
+  const claims = decodeJsonObject(token, firstDot + 1, secondDot);
+  if (claims === undefined) throw new InvalidTokenError('malformed');
   const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
   return { alg, kid, iss, issuer, exp, claims };
 }
