@@ -111,9 +111,11 @@ export const VERIFIABLE_ALGORITHMS: readonly string[] = Object.freeze([
   ...ALGORITHMS.keys(),
 ]);
 
-const DOT = 0x2e;
-// The 6-bit value of each base64url character (RFC 4648 section 5), -1 for any other.
-const SEXTET = new Int8Array(128).fill(-1);
+// Three non-empty base64url segments. One anchored regex is one native pass over the
+// string, faster on V8 than a loop over char codes; it never backtracks.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+// The 6-bit value of each base64url character (RFC 4648 section 5).
+const SEXTET = new Uint8Array(128);
 const ALPHABET =
   'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
@@ -121,35 +123,23 @@ for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
 /**
  * The index of the dot before the signature, or -1 unless the token is three non-empty
  * base64url segments whose signature is canonically encoded. The check does not trust its
- * caller: Buffer's decoder skips foreign characters and ignores a dangling one, so without
+ * caller: Buffer's decoder skips foreign characters and drops a dangling one, so without
  * it two different strings could carry the same signature bytes.
  */
 function findSignatureDot(token: string): number {
-  const length = token.length;
-  let first = -1;
-  let second = -1;
-  for (let i = 0; i < length; i++) {
-    const code = token.charCodeAt(i);
-    if (code === DOT) {
-      if (first === -1) first = i;
-      else if (second === -1) second = i;
-      else return -1;
-    } else if (code > 127 || SEXTET[code] < 0) {
-      return -1;
-    }
-  }
-  if (first <= 0 || second === -1 || second === first + 1) return -1;
-  if (second === length - 1) return -1;
-  const rest = (length - second - 1) & 3;
+  if (!COMPACT_JWS.test(token)) return -1;
+  const dot = token.lastIndexOf('.');
+  const rest = (token.length - dot - 1) & 3;
   // One character left over encodes no byte; it is never valid base64url.
   if (rest === 1) return -1;
   // The bits after the last byte must be zero (RFC 4648 section 3.5), so that each
   // signature has exactly one encoding.
   if (rest !== 0) {
     const unused = rest === 2 ? 0x0f : 0x03;
-    if ((SEXTET[token.charCodeAt(length - 1)] & unused) !== 0) return -1;
+    const last = SEXTET[token.charCodeAt(token.length - 1)];
+    if ((last & unused) !== 0) return -1;
   }
-  return second;
+  return dot;
 }
 
 /**
@@ -181,7 +171,7 @@ export function verifyJwsSignature(
     ) {
       return false;
     }
-    // Every character is ASCII (checked above), so latin1 gives exactly its bytes.
+    // Every character is base64url or a dot (checked above), so latin1 gives its ASCII bytes.
     const data = Buffer.from(token.slice(0, dot), 'latin1');
     return verify(entry.hash, data, entry.input(key), signature);
   } catch {
