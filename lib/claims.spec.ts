@@ -111,11 +111,40 @@ describe('readRoles', () => {
     );
   });
 
-  it('reads a space-separated string too', () => {
+  it('reads a string as one role: a role is a whole name', () => {
+    expect(readRoles({ roles: 'Admin' }, 'roles')).toEqual(['Admin']);
+    expect(readRoles({ roles: 'Site Admin' }, 'roles')).toEqual(['Site Admin']);
     expect(readRoles({ roles: 'Admin Reader' }, 'roles')).toEqual([
-      'Admin',
-      'Reader',
+      'Admin Reader',
     ]);
+  });
+
+  it('never grants a role that is only a word of a role name', () => {
+    const roles = readRoles({ roles: 'Site Admin' }, 'roles');
+    expect(roles).not.toContain('Admin');
+    expect(roles).not.toContain('Site');
+    const principal = createPrincipal({ roles: 'Site Admin' }, NAMES);
+    expect(principal.roles).toEqual(['Site Admin']);
+  });
+
+  it('keeps the spaces of a role name in an array', () => {
+    expect(readRoles({ roles: ['Site Admin', ' Reader'] }, 'roles')).toEqual([
+      'Site Admin',
+      ' Reader',
+    ]);
+  });
+
+  it('grants nothing for an empty string', () => {
+    expect(readRoles({ roles: '' }, 'roles')).toEqual([]);
+  });
+
+  it('still splits scopes, which are space-separated', () => {
+    const principal = createPrincipal(
+      { scp: 'read write', roles: 'read write' },
+      NAMES,
+    );
+    expect(principal.scopes).toEqual(['read', 'write']);
+    expect(principal.roles).toEqual(['read write']);
   });
 
   it('reads the configured claim', () => {

@@ -23,16 +23,20 @@ export function readOwnClaim(claims: JwtClaims, name: string): unknown {
   return Object.hasOwn(claims, name) ? claims[name] : undefined;
 }
 
+/** The non-empty strings of an array claim; anything else gives none. */
+function readStrings(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (part): part is string => typeof part === 'string' && part !== '',
+  );
+}
+
+/** A space-separated list (RFC 6749 section 3.3 scope syntax) or an array of strings. */
 function splitList(value: unknown): string[] {
   if (typeof value === 'string') {
     return value.split(' ').filter((part) => part !== '');
   }
-  if (Array.isArray(value)) {
-    return value.filter(
-      (part): part is string => typeof part === 'string' && part !== '',
-    );
-  }
-  return [];
+  return readStrings(value);
 }
 
 /**
@@ -51,9 +55,15 @@ export function readScopes(
   return [...scopes];
 }
 
-/** The app roles a token grants: an array of strings (or a space-separated string). */
+/**
+ * The app roles a token grants: an array of strings, or one string that is one role.
+ * A role is a whole name, so `"Site Admin"` is the role "Site Admin" and never grants
+ * "Admin"; only scopes are space-separated.
+ */
 export function readRoles(claims: JwtClaims, claimName: string): string[] {
-  return [...new Set(splitList(readOwnClaim(claims, claimName)))];
+  const value = readOwnClaim(claims, claimName);
+  if (typeof value === 'string') return value === '' ? [] : [value];
+  return [...new Set(readStrings(value))];
 }
 
 /** Builds the principal handed to handlers. */
