@@ -44,7 +44,12 @@ export const StepUp = (
 
 /**
  * Whether the claims meet a step-up requirement: `acr` one of `acrValues`, and `auth_time`
- * (a number) no older than `maxAge` seconds, give or take `clockTolerance`.
+ * (a number) no older than `maxAge` seconds, give or take `clockTolerance` (RFC 9470
+ * section 3, OpenID Connect Core section 2).
+ *
+ * With `maxAge`, an `auth_time` in the future, or later than the token's own `iat`, is
+ * refused: the user cannot have authenticated after the token was issued, and such a
+ * time would otherwise look fresh for as long as the token lives.
  */
 export function meetsAuthenticationRequirement(
   claims: JwtClaims,
@@ -61,6 +66,15 @@ export function meetsAuthenticationRequirement(
     const authTime = readOwnClaim(claims, 'auth_time');
     if (typeof authTime !== 'number' || !Number.isFinite(authTime))
       return false;
+    if (authTime > nowSeconds + clockTolerance) return false;
+    const iat = readOwnClaim(claims, 'iat');
+    if (
+      typeof iat === 'number' &&
+      Number.isFinite(iat) &&
+      authTime > iat + clockTolerance
+    ) {
+      return false;
+    }
     if (nowSeconds - authTime > maxAge + clockTolerance) return false;
   }
   return true;
