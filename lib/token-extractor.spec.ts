@@ -246,10 +246,66 @@ describe('extractToken', () => {
       expect(performance.now() - started).toBeLessThan(50);
     });
 
-    it('answers "too_long" for a huge header of another scheme too', () => {
+    it.each([
+      ['Negotiate', `Negotiate ${'a'.repeat(9000)}`],
+      ['Basic', `Basic ${'a'.repeat(200)}`],
+      ['DPoP', `DPoP ${'a'.repeat(9000)}`],
+      ['a scheme of 60 characters', `${'X'.repeat(60)} ${'a'.repeat(9000)}`],
+      ['another scheme after blanks', ` \t Negotiate ${'a'.repeat(9000)}`],
+      ['another scheme with spaces only', `Negotiate ${' '.repeat(9000)}`],
+      ['a Bearer-like scheme', `Bearers ${'a'.repeat(9000)}`],
+    ])(
+      'answers "no credentials" for a long credential of another scheme (%s)',
+      (_what, header) => {
+        const error = errorOf(extractToken(withHeader(header), HEADER_ONLY));
+        expect(error).toBeInstanceOf(AuthenticationRequiredError);
+        expect(error.code).toBeUndefined();
+      },
+    );
+
+    it('reads the scheme of a huge header of another scheme in bounded time', () => {
+      const header = `Negotiate ${'a'.repeat(1_000_000)}`;
+      const started = performance.now();
+      const error = errorOf(extractToken(withHeader(header), HEADER_ONLY));
+      expect(performance.now() - started).toBeLessThan(50);
+      expect(error).toBeInstanceOf(AuthenticationRequiredError);
+    });
+
+    it.each([
+      ['a long Bearer credential', `Bearer ${'a'.repeat(9000)}`],
+      ['a long bEaReR credential', `bEaReR ${'a'.repeat(9000)}`],
+      [
+        'a huge run of blanks before the scheme',
+        `${' '.repeat(1_000_000)}Negotiate x`,
+      ],
+      ['a huge scheme-like token', 'X'.repeat(1_000_000)],
+      ['a huge scheme-like token then a space', `${'X'.repeat(100_000)} x`],
+      ['a scheme followed by a tab', `Negotiate\t${'a'.repeat(9000)}`],
+      ['a huge header with no scheme', `"${'a'.repeat(9000)}`],
+    ])('still answers "too_long" for %s', (_what, header) => {
+      const started = performance.now();
       expectInvalidToken(
-        extractToken(withHeader('Basic ' + 'a'.repeat(200)), HEADER_ONLY),
+        extractToken(withHeader(header), HEADER_ONLY),
         'too_long',
+      );
+      expect(performance.now() - started).toBeLessThan(50);
+    });
+
+    it('answers the same for a short header of another scheme as before the cap', () => {
+      for (const header of [
+        'Negotiate',
+        'Negotiate ',
+        'Negotiate abc',
+        'Negotiate\t',
+        'Basic dXNlcjpwYXNz',
+        '  Basic   abc  ',
+      ]) {
+        const error = errorOf(extractToken(withHeader(header), HEADER_ONLY));
+        expect(error).toBeInstanceOf(AuthenticationRequiredError);
+      }
+      expectInvalidToken(
+        extractToken(withHeader('Negotiate\tabc'), HEADER_ONLY),
+        'malformed',
       );
     });
 

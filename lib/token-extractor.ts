@@ -110,7 +110,11 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
   if (typeof value !== 'string') {
     return { kind: 'error', error: new InvalidRequestError() };
   }
-  // The cap comes before any parsing, so a huge header costs no regex work.
+  // RFC 6750 section 3.1: another scheme is "no bearer credentials", however long its
+  // credentials are (a Negotiate ticket easily passes the cap); reading its name first
+  // costs at most a few dozen characters.
+  if (namesOtherScheme(value)) return NONE;
+  // The cap comes before any further parsing, so a huge header costs no regex work.
   if (value.length > maxLength + 'Bearer '.length + 16) {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
   }
@@ -127,12 +131,7 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
   if (schemeEnd < end && value.charCodeAt(schemeEnd) !== SPACE)
     return malformed();
   // RFC 6750 section 3.1: another scheme is "no bearer credentials", so no error code.
-  if (
-    schemeEnd - start !== 6 ||
-    value.slice(start, schemeEnd).toLowerCase() !== 'bearer'
-  ) {
-    return NONE;
-  }
+  if (!isBearerScheme(value, start, schemeEnd)) return NONE;
   let credentialsStart = schemeEnd;
   while (
     credentialsStart < end &&
@@ -149,6 +148,40 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
   }
   if (!B64TOKEN.test(credentials)) return malformed();
   return { kind: 'token', token: credentials };
+}
+
+// Leading blanks plus an auth-scheme; real schemes ("Negotiate", "AWS4-HMAC-SHA256")
+// are far shorter. A longer run is left to the length cap.
+const SCHEME_SCAN_LIMIT = 64;
+
+/**
+ * Whether the value starts with an auth-scheme other than Bearer, followed by a space or
+ * by nothing. It reads at most {@link SCHEME_SCAN_LIMIT} characters, so it runs before
+ * the length cap; anything it is unsure of is left to the full parse.
+ */
+function namesOtherScheme(value: string): boolean {
+  const limit = Math.min(value.length, SCHEME_SCAN_LIMIT);
+  let start = 0;
+  while (start < limit && isBlank(value.charCodeAt(start))) start++;
+  let end = start;
+  while (end < limit && isTchar(value.charCodeAt(end))) end++;
+  if (end === start) return false;
+  if (end < value.length && value.charCodeAt(end) !== SPACE) return false;
+  return !isBearerScheme(value, start, end);
+}
+
+const BEARER = 'bearer';
+
+/** Whether `value.slice(start, end)` is "Bearer" in any case, without allocating. */
+function isBearerScheme(value: string, start: number, end: number): boolean {
+  if (end - start !== BEARER.length) return false;
+  for (let i = 0; i < BEARER.length; i++) {
+    // Setting bit 0x20 lower-cases an ASCII letter and maps nothing else onto one.
+    if ((value.charCodeAt(start + i) | 0x20) !== BEARER.charCodeAt(i)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 function malformed(): Found {
