@@ -34,6 +34,23 @@ export class TokenEndpointError extends HttpException {
 const INTERNAL_ERROR_MESSAGE =
   'An internal error occurred. The request may be retried.';
 
+/** The app's own error body: a status and its fixed text, nothing from the request. */
+export interface AppErrorBody {
+  statusCode: number;
+  message: string;
+}
+
+/**
+ * The body for an error with no message of the app's own: the status text for a 4xx, the
+ * fixed internal-error sentence for anything else.
+ */
+export function statusBody(status: number): AppErrorBody {
+  if (Number.isInteger(status) && status >= 400 && status < 500) {
+    return { statusCode: status, message: STATUS_CODES[status] ?? 'Error' };
+  }
+  return { statusCode: 500, message: INTERNAL_ERROR_MESSAGE };
+}
+
 /**
  * Answers every error that is not a bearer error.
  *
@@ -69,12 +86,8 @@ export class AppExceptionFilter implements ExceptionFilter {
       return;
     }
     if (exception instanceof HttpException && exception.getStatus() < 500) {
-      const status = exception.getStatus();
-      adapter.reply(
-        response,
-        { statusCode: status, message: STATUS_CODES[status] ?? 'Error' },
-        status,
-      );
+      const body = statusBody(exception.getStatus());
+      adapter.reply(response, body, body.statusCode);
       return;
     }
     this.logger.error(
@@ -82,10 +95,6 @@ export class AppExceptionFilter implements ExceptionFilter {
         ? (exception.stack ?? exception.message)
         : String(exception),
     );
-    adapter.reply(
-      response,
-      { statusCode: 500, message: INTERNAL_ERROR_MESSAGE },
-      500,
-    );
+    adapter.reply(response, statusBody(500), 500);
   }
 }

@@ -11,9 +11,14 @@ import {
   Get,
   Header,
   HttpCode,
+  Inject,
+  Injectable,
   Module,
   Post,
+  UseGuards,
+  type CanActivate,
   type DynamicModule,
+  type ExecutionContext,
 } from '@nestjs/common';
 import {
   createHash,
@@ -23,9 +28,10 @@ import {
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { promisify } from 'node:util';
 import { Public } from '../lib/index.js';
-import { TokenEndpointError } from './app-exception.filter.js';
+import { ClientError, TokenEndpointError } from './app-exception.filter.js';
 import { APP_CONFIG, type AppConfig } from './config.js';
 
 /** The longest lifetime `POST /dev/token` grants, in seconds. */
@@ -215,8 +221,43 @@ export class DevIssuer {
   }
 }
 
-/** Discovery, JWKS and the token endpoint of the development issuer; all public. */
+/** The answer to a request addressed to any other host; it never repeats the `Host` sent. */
+export const FOREIGN_HOST_MESSAGE =
+  'The development issuer answers only requests addressed to 127.0.0.1 or localhost on its own port.';
+
+/** The `Host` values the development issuer answers for an app on `port`. */
+export function loopbackHosts(port: number): readonly string[] {
+  return [`127.0.0.1:${port}`, `localhost:${port}`];
+}
+
+/**
+ * Refuses (403) every request whose `Host` is not the app's own loopback address and port.
+ *
+ * A web page can point a name it controls at 127.0.0.1 (DNS rebinding) and then read the
+ * answers of `POST /dev/token` as same-origin: an Admin token for anyone who visits. Such a
+ * request still carries the page's host name in `Host`, so checking it closes the hole.
+ */
+@Injectable()
+export class LoopbackHostGuard implements CanActivate {
+  private readonly allowed: ReadonlySet<string>;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.allowed = new Set(loopbackHosts(config.port));
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    const { host } = context
+      .switchToHttp()
+      .getRequest<{ headers: IncomingHttpHeaders }>().headers;
+    // Host names are case-insensitive (RFC 9110 section 4.2.3); nothing else may differ.
+    if (host !== undefined && this.allowed.has(host.toLowerCase())) return true;
+    throw new ClientError(403, FOREIGN_HOST_MESSAGE);
+  }
+}
+
+/** Discovery, JWKS and the token endpoint of the development issuer; public, loopback only. */
 @Public()
+@UseGuards(LoopbackHostGuard)
 @Controller()
 export class DevIssuerController {
   constructor(private readonly devIssuer: DevIssuer) {}
@@ -269,6 +310,7 @@ export class DevIssuerModule {
       module: DevIssuerModule,
       controllers: [DevIssuerController],
       providers: [
+        LoopbackHostGuard,
         {
           provide: DevIssuer,
           inject: [APP_CONFIG],

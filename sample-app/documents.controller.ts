@@ -15,6 +15,10 @@ import {
 const MAX_TITLE_LENGTH = 200;
 const MAX_CONTENT_LENGTH = 10_000;
 
+/** Why a token without `sub` cannot write: the document would have no owner. */
+export const NO_SUBJECT_DESCRIPTION =
+  'Documents can be written only with an access token that names its subject (sub).';
+
 function badRequest(message: string): ClientError {
   return new ClientError(400, message);
 }
@@ -61,17 +65,24 @@ export class DocumentsController {
   @Scopes('documents.read')
   @Get()
   list(@Principal() principal: BearerPrincipal): StoredDocument[] {
-    return this.store.listReadableBy(principal.sub ?? null);
+    return this.store.listReadableBy(principal.sub);
   }
 
-  /** `POST /documents` (scope `documents.write`): `201` with the stored document. */
+  /**
+   * `POST /documents` (scope `documents.write`): `201` with the stored document. A token
+   * without `sub` is 403 `insufficient_access`: its document would belong to nobody, and
+   * so be readable by everyone.
+   */
   @Scopes('documents.write')
   @Post()
   create(
     @Principal() principal: BearerPrincipal,
     @Body() body: unknown,
   ): StoredDocument {
-    return this.store.create(principal.sub ?? null, readNewDocument(body));
+    if (principal.sub === undefined || principal.sub === '') {
+      throw new InsufficientAccessError(NO_SUBJECT_DESCRIPTION);
+    }
+    return this.store.create(principal.sub, readNewDocument(body));
   }
 
   /**

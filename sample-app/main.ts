@@ -6,6 +6,8 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { FastifyReply, FastifyServerOptions } from 'fastify';
+import { statusBody } from './app-exception.filter.js';
 import { AppModule } from './app.module.js';
 import {
   loadConfig,
@@ -41,7 +43,18 @@ async function createApp(
   if (config.httpAdapter === 'fastify') {
     // Loaded only when asked for, so an Express app never loads Fastify.
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-    return NestFactory.create(module, new FastifyAdapter(), options);
+    const fastifyOptions: FastifyServerOptions = {
+      // Fastify's router answers a malformed URL (400) or an over-long parameter (414)
+      // before Nest sees the request, with a body that repeats the path; answer with
+      // the app's own body instead, as Express does.
+      frameworkErrors: (error, _request, reply) => {
+        const body = statusBody(error.statusCode ?? 400);
+        const plain: FastifyReply = reply;
+        void plain.code(body.statusCode).send(body);
+      },
+    };
+    const adapter = new FastifyAdapter(fastifyOptions);
+    return NestFactory.create(module, adapter, options);
   }
   const app = await NestFactory.create<NestExpressApplication>(module, options);
   app.disable('x-powered-by');
