@@ -7,15 +7,23 @@
  * were moved or deleted since, and `files` would ship it. Files are pruned rather than the
  * folder emptied first, so a sample app or a test reading `dist/lib` meanwhile never finds
  * it missing.
+ *
+ * With `--if-stale` (the `prepare` script) it does nothing while `dist/lib` is newer than
+ * every source, and a failed build that leaves an earlier `dist/lib` in place only warns.
+ * npm runs `prepare`, never `prepack`, when it installs the package from a git URL, so that
+ * is what builds a git install; in a working copy it also runs on every `npm install`, which
+ * must not fail because a half-edited source does not compile yet.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist/lib');
+const ifStale = process.argv.includes('--if-stale');
+const CONFIGS = ['tsconfig.json', 'tsconfig.build.json', 'tsconfig.lib.json'];
 
 /** Removes the folders under `dir` that pruning left empty, deepest first. */
 function removeEmptyFolders(dir) {
@@ -34,6 +42,22 @@ function listFiles(dir) {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
+/** Whether `dist/lib` was written after every library source and build config changed. */
+function isUpToDate() {
+  const entry = join(out, 'index.js');
+  if (!existsSync(entry)) return false;
+  const built = statSync(entry).mtimeMs;
+  const sources = listFiles(join(root, 'lib')).filter(
+    (file) => file.endsWith('.ts') && !file.endsWith('.spec.ts'),
+  );
+  return [...sources, ...CONFIGS.map((name) => join(root, name))].every(
+    (file) => !existsSync(file) || statSync(file).mtimeMs <= built,
+  );
+}
+
+if (ifStale && isUpToDate()) process.exit(0);
+const hadOutput = existsSync(join(out, 'index.js'));
+
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const build = spawnSync(
   process.execPath,
@@ -48,7 +72,15 @@ for (const line of build.stdout.split('\n')) {
   if (match) emitted.add(resolve(root, match[1]));
   else if (line.trim() !== '') process.stdout.write(`${line}\n`);
 }
-if (build.status !== 0) process.exit(build.status ?? 1);
+if (build.status !== 0) {
+  if (ifStale && hadOutput) {
+    process.stderr.write(
+      'build-package: the library does not compile; dist/lib keeps its last good build\n',
+    );
+    process.exit(0);
+  }
+  process.exit(build.status ?? 1);
+}
 
 const problems = [];
 for (const file of listFiles(out)) {
