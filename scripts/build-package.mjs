@@ -55,6 +55,8 @@ function isUpToDate() {
   );
 }
 
+// An installed copy has dist/lib and no sources: there is nothing to build.
+if (ifStale && !existsSync(join(root, 'lib'))) process.exit(0);
 if (ifStale && isUpToDate()) process.exit(0);
 const hadOutput = existsSync(join(out, 'index.js'));
 
