@@ -57,7 +57,26 @@ describe('resolveAuthOptions', () => {
           maxResponseBytes: 524_288,
         },
         tokenCache: { maxEntries: 10_000, maxAge: 300 },
+        acceptContexts: [],
+        errorFormat: 'json',
       });
+    });
+
+    it.each<[unknown, RegExp]>([
+      ['rpc', /array of context types/],
+      [[''], /context type names/],
+      [['rpc ws'], /context type names/],
+      [[1], /context type names/],
+    ])('refuses acceptContexts %p', (acceptContexts, problem) => {
+      expectRefused({ ...BASE, acceptContexts }, 'acceptContexts', problem);
+    });
+
+    it.each(['html', 'JSON', 1])('refuses errorFormat %p', (errorFormat) => {
+      expectRefused(
+        { ...BASE, errorFormat },
+        'errorFormat',
+        /"json" or "problem"/,
+      );
     });
 
     it('freezes the result and its nested objects', () => {
@@ -92,6 +111,8 @@ describe('resolveAuthOptions', () => {
           maxResponseBytes: 1024,
         },
         tokenCache: { maxEntries: 1, maxAge: 1 },
+        acceptContexts: ['rpc', 'kafka', 'rpc'],
+        errorFormat: 'problem',
       });
       expect(resolved).toEqual({
         issuers: [ISSUER, 'http://127.0.0.1:8080'],
@@ -117,6 +138,8 @@ describe('resolveAuthOptions', () => {
           maxResponseBytes: 1024,
         },
         tokenCache: { maxEntries: 1, maxAge: 1 },
+        acceptContexts: ['rpc', 'kafka'],
+        errorFormat: 'problem',
       });
     });
 
@@ -277,7 +300,7 @@ describe('resolveAuthOptions', () => {
       ['hs512 in lower case', ['hs512'], /"hs512": HMAC/],
       ['an unknown name', ['RS1'], /contains "RS1", which is not one of RS256/],
       ['a lower-case RS256', ['rs256'], /contains "rs256"/],
-      ['EdDSA', ['EdDSA'], /contains "EdDSA"/],
+      ['an unknown name', ['ES256K'], /contains "ES256K"/],
       ['a number', [256], /only strings/],
     ])('refuses algorithms that are %s', (_what, algorithms, problem) => {
       expectRefused({ ...BASE, algorithms }, 'algorithms', problem);

@@ -5,7 +5,11 @@ import {
   isSafeScope,
 } from './www-authenticate.js';
 
-/** The JWS algorithms that can verify with a public key from a JWKS. */
+/**
+ * The JWS algorithms that can verify with a public key from a JWKS. `EdDSA` (Ed25519,
+ * Ed448) is verified by `BearerGuard`; jsonwebtoken, behind the passport strategy, has no
+ * EdDSA, so `AuthGuard('nestjs-bearer')` refuses such tokens.
+ */
 export const ASYMMETRIC_ALGORITHMS = [
   'RS256',
   'RS384',
@@ -16,6 +20,7 @@ export const ASYMMETRIC_ALGORITHMS = [
   'ES256',
   'ES384',
   'ES512',
+  'EdDSA',
 ] as const;
 
 /** An accepted JWS algorithm. `none` and HMAC (`HS*`) are never accepted. */
@@ -180,7 +185,25 @@ export interface AuthModuleOptions {
    * @default { maxEntries: 10000, maxAge: 300 }
    */
   tokenCache?: TokenCacheOptions | false;
+  /**
+   * Nest context types (`context.getType()`: `http`, `graphql`, `ws`, `rpc`, or another
+   * transport's) whose handlers the guard lets through without authentication. Each one
+   * listed is logged at start. Every other context is authenticated, and a context type
+   * the module does not know is refused.
+   * @default [] (none)
+   */
+  acceptContexts?: readonly string[];
+  /**
+   * The body of error responses: `'json'` (`{ statusCode, error, error_description,
+   * message }`, plus `scope` and the like) or `'problem'` (RFC 9457
+   * `application/problem+json`, with the same `error` and `error_description`).
+   * @default 'json'
+   */
+  errorFormat?: ErrorFormat;
 }
+
+/** The body format of error responses. */
+export type ErrorFormat = 'json' | 'problem';
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedAuthOptions {
@@ -204,6 +227,8 @@ export interface ResolvedAuthOptions {
     Readonly<ProtectedResourceMetadataOptions> | undefined;
   readonly jwks: Readonly<Required<JwksOptions>>;
   readonly tokenCache: Readonly<Required<TokenCacheOptions>> | false;
+  readonly acceptContexts: readonly string[];
+  readonly errorFormat: ErrorFormat;
 }
 
 /** Thrown at start when an option is wrong; the message names the option. */
@@ -238,6 +263,8 @@ const KNOWN_OPTIONS = new Set([
   'protectedResourceMetadata',
   'jwks',
   'tokenCache',
+  'acceptContexts',
+  'errorFormat',
 ]);
 
 function check(condition: boolean, option: string, problem: string): void {
@@ -484,6 +511,33 @@ function resolveResourceMetadata(
   });
 }
 
+function resolveAcceptContexts(value: unknown): string[] {
+  if (value === undefined) return [];
+  check(
+    Array.isArray(value),
+    'acceptContexts',
+    'must be an array of context types.',
+  );
+  for (const item of value as unknown[]) {
+    check(
+      typeof item === 'string' && /^[a-z][a-z0-9_-]*$/i.test(item),
+      'acceptContexts',
+      'must contain only context type names such as "rpc" or "ws".',
+    );
+  }
+  return [...new Set(value as string[])];
+}
+
+function resolveErrorFormat(value: unknown): ErrorFormat {
+  if (value === undefined) return 'json';
+  check(
+    value === 'json' || value === 'problem',
+    'errorFormat',
+    'must be "json" or "problem".',
+  );
+  return value as ErrorFormat;
+}
+
 function resolveTokenCache(
   value: unknown,
 ): Required<TokenCacheOptions> | false {
@@ -602,6 +656,8 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
       const cache = resolveTokenCache(o.tokenCache);
       return cache === false ? false : Object.freeze(cache);
     })(),
+    acceptContexts: Object.freeze(resolveAcceptContexts(o.acceptContexts)),
+    errorFormat: resolveErrorFormat(o.errorFormat),
   });
 }
 

@@ -12,3 +12,4 @@ export const ROLES_KEY = 'nestjs-bearer:roles';
 /** Where the guard leaves per-request state for the strategy (never enumerable). */
 export const BEARER_STATE = Symbol('nestjs-bearer:state');
 export const STEP_UP_KEY = 'nestjs-bearer:step-up';
+export const OPTIONAL_AUTH_KEY = 'nestjs-bearer:optional-auth';

@@ -1,6 +1,5 @@
 import { Module, type CanActivate, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
-import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import {
   ASYNC_OPTIONS_TYPE,
@@ -12,10 +11,14 @@ import {
   resolveAuthOptions,
   type ResolvedAuthOptions,
 } from './auth-options.js';
+import { BearerAuthenticator } from './bearer-authenticator.service.js';
+import { BearerChallengesService } from './bearer-challenges.service.js';
+import { BearerCoverageService } from './bearer-coverage.service.js';
 import { BearerExceptionFilter } from './bearer-exception.filter.js';
 import { BearerGuard } from './bearer.guard.js';
-import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { JwtBearerStrategy } from './jwt-bearer.strategy.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
+import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 
 /** Stands in for the global guard when `globalGuard: false`. */
 const OPEN_GATE: CanActivate = { canActivate: () => true };
@@ -24,8 +27,9 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
  * Makes the app an OAuth 2.0 resource server.
  *
  * `AuthModule.forRoot(options)` or `AuthModule.forRootAsync({ imports, inject, useFactory })`.
- * Options are validated at start. The module is global: `BearerGuard` can be used in any
- * module, and by default it guards every route, with `BearerExceptionFilter` rendering
+ * Static options are validated when `forRoot()` is called, asynchronous ones when they
+ * resolve. The module is global: `BearerGuard` can be used in any module, and by default
+ * it guards every handler of every transport, with `BearerExceptionFilter` rendering
  * every failure.
  */
 @Module({
@@ -39,8 +43,12 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
     },
     IssuerKeysService,
     ProtectedResourceMetadataService,
+    BearerChallengesService,
+    BearerAuthenticator,
     JwtBearerStrategy,
     BearerGuard,
+    BearerExceptionFilter,
+    BearerCoverageService,
     {
       provide: APP_GUARD,
       useFactory: (
@@ -49,13 +57,24 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
       ): CanActivate => (options.globalGuard ? guard : OPEN_GATE),
       inject: [RESOLVED_AUTH_OPTIONS, BearerGuard],
     },
-    { provide: APP_FILTER, useClass: BearerExceptionFilter },
+    { provide: APP_FILTER, useExisting: BearerExceptionFilter },
   ],
-  exports: [RESOLVED_AUTH_OPTIONS, IssuerKeysService, BearerGuard],
+  exports: [
+    RESOLVED_AUTH_OPTIONS,
+    IssuerKeysService,
+    BearerAuthenticator,
+    BearerChallengesService,
+    BearerGuard,
+    BearerExceptionFilter,
+  ],
 })
 export class AuthModule extends ConfigurableModuleClass {
-  /** Configures the module with static options. */
+  /**
+   * Configures the module with static options.
+   * @throws AuthConfigurationError at once, naming the first wrong option.
+   */
   static override forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
+    resolveAuthOptions(options);
     return { ...super.forRoot(options), global: true };
   }
 

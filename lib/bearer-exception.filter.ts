@@ -1,98 +1,101 @@
 import {
   Catch,
-  Inject,
+  Injectable,
+  Logger,
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
-import type { ResolvedAuthOptions } from './auth-options.js';
-import { BearerError, type BearerErrorBody } from './bearer.errors.js';
-import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
-import { IssuerKeysService } from './keys/issuer-keys.service.js';
+import { throwError, type Observable } from 'rxjs';
 import {
-  formatChallenge,
-  isSafeChallengeValue,
-  type ChallengeParams,
-} from './www-authenticate.js';
+  BearerChallengesService,
+  type BearerErrorResponse,
+} from './bearer-challenges.service.js';
+import { BearerError } from './bearer.errors.js';
+import { toGraphqlError } from './contexts/graphql-error.js';
 
-/** Challenge parameters that come from the options, not from the error. */
-const CONFIGURED_PARAMETERS = new Set([
-  'realm',
-  'authorization_uri',
-  'resource_id',
-  'resource_metadata',
-  'error_uri',
-]);
-
-const INTERNAL_ERROR_MESSAGE =
-  'An internal error occurred. The request may be retried.';
+/** The WebSocket event that carries a refusal: `{"event":"error","data":{...}}`. */
+export const WS_ERROR_EVENT = 'error';
 
 /**
- * Renders every {@link BearerError}: the status, one `WWW-Authenticate: Bearer` challenge
- * (RFC 6750 section 3) built from the module options, and a JSON body that mirrors it.
- * A 500 carries no challenge and says only that the request may be retried.
- * Registered globally by `AuthModule`; other exceptions pass through to Nest.
+ * Renders every {@link BearerError}, on every transport:
+ *
+ * - HTTP: the status, one `WWW-Authenticate: Bearer` challenge (RFC 6750 section 3) and a
+ *   JSON body that mirrors it; a 500 carries no challenge and says only "retry".
+ * - GraphQL: a `GraphQLError` whose `extensions` carry `code`, `status`,
+ *   `error_description` and `www_authenticate`, with no stack trace.
+ * - WebSocket: a `{"event":"error","data":{...}}` message; the socket stays open.
+ * - RPC: an error reply with the body.
+ *
+ * Registered globally by `AuthModule`; other exceptions pass through to Nest. An app's own
+ * filter can delegate to it (`catch()`), or extend it.
  */
 @Catch(BearerError)
+@Injectable()
 export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
+  private readonly logger = new Logger('nestjs-bearer');
+
   constructor(
-    @Inject(RESOLVED_AUTH_OPTIONS)
-    private readonly options: ResolvedAuthOptions,
-    private readonly keys: IssuerKeysService,
-    private readonly adapterHost: HttpAdapterHost,
-    private readonly resourceMetadata: ProtectedResourceMetadataService,
+    protected readonly challenges: BearerChallengesService,
+    protected readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  catch(exception: BearerError, host: ArgumentsHost): void {
-    const response: unknown = host.switchToHttp().getResponse();
+  catch(exception: BearerError, host: ArgumentsHost): unknown {
+    const response = this.challenges.render(exception);
+    if (response.status >= 500) this.logServerFault(exception);
+    switch (host.getType<string>()) {
+      case 'graphql':
+        return toGraphqlError(response);
+      case 'ws':
+        this.sendWs(host.switchToWs().getClient(), response);
+        return undefined;
+      case 'rpc':
+        return this.rpcError(response);
+      default:
+        this.reply(host.switchToHttp().getResponse(), response);
+        return undefined;
+    }
+  }
+
+  /** Writes an error response on the HTTP adapter (Express or Fastify). */
+  protected reply(httpResponse: unknown, response: BearerErrorResponse): void {
     const adapter = this.adapterHost.httpAdapter;
-    const status = exception.getStatus();
-    if (status >= 500) {
-      adapter.reply(
-        response,
-        { statusCode: status, message: INTERNAL_ERROR_MESSAGE },
-        status,
-      );
-      return;
+    if (response.challenge !== undefined) {
+      adapter.setHeader(httpResponse, 'WWW-Authenticate', response.challenge);
     }
-    const params = this.challengeParams(exception);
-    adapter.setHeader(response, 'WWW-Authenticate', formatChallenge(params));
-    adapter.reply(response, this.body(status, params), status);
+    adapter.setHeader(httpResponse, 'Content-Type', response.contentType);
+    adapter.reply(httpResponse, response.body, response.status);
   }
 
-  /** The challenge parameters for an error; unsafe texts are dropped, never reflected. */
-  challengeParams(exception: BearerError): ChallengeParams {
-    const params: ChallengeParams = {
-      realm: this.options.realm,
-      authorization_uri: this.keys.authorizationUri(),
-      resource_id: this.options.resourceId,
-      resource_metadata: this.resourceMetadata.metadataUrl,
+  private sendWs(client: unknown, response: BearerErrorResponse): void {
+    const socket = client as {
+      readyState?: unknown;
+      send?: (data: string) => void;
+      emit?: (event: string, data: unknown) => void;
     };
-    if (exception.code === undefined) return params;
-    params.error = exception.code;
-    params.error_description = exception.description;
-    params.error_uri = this.options.errorUri;
-    Object.assign(params, exception.challengeExtras);
-    for (const [name, value] of Object.entries(params)) {
-      if (value !== undefined && !isSafeChallengeValue(name, value)) {
-        params[name] = undefined;
+    // A `ws` socket sends; a Socket.IO socket emits (its own framing).
+    if (
+      typeof socket.readyState === 'number' &&
+      typeof socket.send === 'function'
+    ) {
+      if (socket.readyState === 1) {
+        socket.send(
+          JSON.stringify({ event: WS_ERROR_EVENT, data: response.body }),
+        );
       }
+    } else if (typeof socket.emit === 'function') {
+      socket.emit('exception', response.body);
     }
-    return params;
   }
 
-  /** The body mirrors the error parameters of the challenge (configuration stays in the header). */
-  private body(status: number, params: ChallengeParams): BearerErrorBody {
-    const body: Record<string, string | number> = { statusCode: status };
-    if (params.error === undefined) {
-      body.message = 'Authentication is required.';
-      return body as unknown as BearerErrorBody;
-    }
-    for (const [name, value] of Object.entries(params)) {
-      if (value !== undefined && !CONFIGURED_PARAMETERS.has(name))
-        body[name] = value;
-    }
-    return body as unknown as BearerErrorBody;
+  private rpcError(response: BearerErrorResponse): Observable<never> {
+    return throwError(() => ({ ...response.body }));
+  }
+
+  private logServerFault(exception: BearerError): void {
+    const reason = (exception as { internalReason?: unknown }).internalReason;
+    this.logger.error(
+      `Authentication could not be decided${typeof reason === 'string' ? ` (${reason})` : ''}.`,
+    );
   }
 }

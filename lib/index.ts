@@ -7,6 +7,7 @@ export {
 } from './auth-options.js';
 export type {
   AuthModuleOptions,
+  ErrorFormat,
   JwksOptions,
   JwsAlgorithm,
   ProtectedResourceMetadataOptions,
@@ -17,9 +18,36 @@ export { azureAd, AZURE_PUBLIC_AUTHORITY } from './azure-ad.js';
 export type { AzureAdOptions } from './azure-ad.js';
 export { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 export { BearerGuard } from './bearer.guard.js';
-export { BearerExceptionFilter } from './bearer-exception.filter.js';
+export type { RouteRequirements } from './bearer.guard.js';
+export {
+  BearerAuthenticator,
+  fingerprintToken,
+} from './bearer-authenticator.service.js';
+export type {
+  Authentication,
+  CredentialRequest,
+  VerificationDetails,
+  VerificationHook,
+} from './bearer-authenticator.service.js';
+export {
+  BearerChallengesService,
+  CHALLENGE_DISCOVERY_WAIT_MS,
+} from './bearer-challenges.service.js';
+export type {
+  BearerErrorResponse,
+  BearerErrorResponseBody,
+  BearerProblemBody,
+} from './bearer-challenges.service.js';
+export { AuthCoverageError } from './bearer-coverage.service.js';
+export {
+  BearerExceptionFilter,
+  WS_ERROR_EVENT,
+} from './bearer-exception.filter.js';
 export { JwtBearerStrategy } from './jwt-bearer.strategy.js';
 export { IssuerKeysService } from './keys/issuer-keys.service.js';
+export type { RouteAccess } from './route-requirements.js';
+export { UNAUTHENTICATED_CODE } from './contexts/graphql-error.js';
+export { readRpcAuthorization } from './contexts/rpc.context.js';
 export {
   AuthenticationRequiredError,
   AuthServerError,
@@ -38,6 +66,7 @@ export type {
   InvalidTokenReason,
 } from './bearer.errors.js';
 export { Public } from './decorators/public.decorator.js';
+export { OptionalAuth } from './decorators/optional-auth.decorator.js';
 export { Scopes } from './decorators/scopes.decorator.js';
 export { Roles } from './decorators/roles.decorator.js';
 export { StepUp } from './decorators/step-up.decorator.js';

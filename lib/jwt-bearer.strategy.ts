@@ -1,76 +1,115 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { KeyObject } from 'node:crypto';
-import { Strategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
-import {
-  BEARER_STATE,
-  BEARER_STRATEGY,
-  RESOLVED_AUTH_OPTIONS,
-} from './auth.constants.js';
+import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
+import { BEARER_STRATEGY, RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
-import type { JwtClaims } from './claims.js';
-import { TENANT_PLACEHOLDER, type InspectedToken } from './token-policy.js';
+import {
+  BearerAuthenticator,
+  toBearerError,
+  type CredentialRequest,
+} from './bearer-authenticator.service.js';
+import {
+  AuthenticationRequiredError,
+  BearerError,
+  InvalidTokenError,
+  type InvalidTokenReason,
+} from './bearer.errors.js';
+import {
+  createPrincipal,
+  type BearerPrincipal,
+  type JwtClaims,
+} from './claims.js';
+import {
+  toCredentialRequest,
+  type HttpRequest,
+} from './contexts/http.context.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
+import { extractToken } from './token-extractor.js';
+import { inspectToken, TENANT_PLACEHOLDER } from './token-policy.js';
 
-/** What `BearerGuard` leaves on the request for the strategy. */
-export interface BearerRequestState {
+/** What the strategy leaves on the request for passport-jwt's callbacks. */
+interface StrategyState {
   readonly token: string;
-  readonly inspected: InspectedToken;
-  /** The issuer's key for the token's `kid`, looked up by the guard before passport runs. */
   readonly key: KeyObject;
+  readonly request: CredentialRequest;
 }
 
-type StatefulRequest = { [BEARER_STATE]?: BearerRequestState };
+const STATE = Symbol('nestjs-bearer:strategy-state');
+type StatefulRequest = { [STATE]?: StrategyState };
 
-/** The guard's per-request state, or `undefined` outside `BearerGuard`. */
-export function readBearerState(
-  request: unknown,
-): BearerRequestState | undefined {
-  return (request as StatefulRequest)[BEARER_STATE];
+// jsonwebtoken reports failures as errors whose message is the only distinguishing mark.
+const JWT_MESSAGES: [RegExp, InvalidTokenReason][] = [
+  [/signature/i, 'signature'],
+  [/audience/i, 'audience'],
+  [/issuer/i, 'issuer'],
+  [/algorithm|"alg"|key type|asymmetric/i, 'algorithm'],
+  [/malformed|invalid token|unexpected token/i, 'malformed'],
+];
+
+/** Turns what passport-jwt reported into one of our typed errors; never reflects its text. */
+export function fromJsonWebTokenError(error: unknown): BearerError {
+  if (error instanceof BearerError) return error;
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TokenExpiredError') return new InvalidTokenError('expired');
+  if (name === 'NotBeforeError') return new InvalidTokenError('not_yet_valid');
+  if (name === 'JsonWebTokenError' && error instanceof Error) {
+    const match = JWT_MESSAGES.find(([pattern]) => pattern.test(error.message));
+    return new InvalidTokenError(match?.[1] ?? 'invalid');
+  }
+  return new InvalidTokenError('invalid');
 }
 
-/** Leaves the guard's per-request state on the request. */
-export function writeBearerState(
-  request: unknown,
-  state: BearerRequestState,
-): void {
-  Object.defineProperty(request, BEARER_STATE, {
-    value: state,
-    enumerable: false,
-    configurable: true,
-    writable: true,
-  });
+/** The passport methods `passport.authenticate()` puts on each request's strategy. */
+interface PassportActions {
+  fail(challenge?: unknown, status?: number): void;
+  error(error: unknown): void;
 }
 
 /**
- * passport-jwt verifies the signature and the registered claims with jsonwebtoken; keys
- * come from the issuer's JWKS through jwks-rsa, as `KeyObject`s cached per `kid`.
+ * The module's registered passport strategy (`'nestjs-bearer'`), so that
+ * `AuthGuard('nestjs-bearer')` works and composes with an app's other strategies.
  *
- * `algorithms`, `issuer` and `audience` sit at the top level of the options: passport-jwt
- * overwrites those three inside `jsonWebTokenOptions` with its top-level values, so a
- * check placed there would be silently dropped.
+ * It applies the module's RFC 6750 extraction and key-free token policy, looks the key up
+ * in the issuer's JWKS (jwks-rsa), and then lets passport-jwt (jsonwebtoken) verify the
+ * signature and registered claims. `BearerGuard` does not go through passport: it calls
+ * {@link BearerAuthenticator}, whose single verifier runs on `node:crypto`.
+ *
+ * A request without credentials *fails* (passport then tries the app's next strategy); a
+ * request with a bad token *errors* with a `BearerError`, which `AuthGuard` rethrows and
+ * `BearerExceptionFilter` renders with its challenge.
  */
 @Injectable()
 export class JwtBearerStrategy extends PassportStrategy(
   Strategy,
   BEARER_STRATEGY,
 ) {
-  constructor(@Inject(RESOLVED_AUTH_OPTIONS) options: ResolvedAuthOptions) {
-    const strategyOptions: StrategyOptionsWithoutRequest = {
-      // BearerGuard has already extracted the token (RFC 6750 section 2) and checked it.
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS)
+    private readonly options: ResolvedAuthOptions,
+    private readonly keys: IssuerKeysService,
+    private readonly authenticator: BearerAuthenticator,
+  ) {
+    const strategyOptions: StrategyOptionsWithRequest = {
       jwtFromRequest: (request: unknown) =>
-        readBearerState(request)?.token ?? null,
+        (request as StatefulRequest)[STATE]?.token ?? null,
       secretOrKeyProvider: (request: unknown, _rawJwt: string, done) => {
-        const state = readBearerState(request);
+        const state = (request as StatefulRequest)[STATE];
         if (state === undefined) {
-          done(new Error('BearerGuard state is missing'));
+          done(new Error('nestjs-bearer strategy state is missing'));
           return;
         }
         // jsonwebtoken takes a KeyObject; passport-jwt's typings predate that.
         done(null, state.key as unknown as string);
       },
-      algorithms: [...options.algorithms],
-      // A `{tenantid}` issuer has no fixed value for jsonwebtoken; the token policy then
-      // checks `iss` against the token's own signed `tid` before any key is looked up.
+      passReqToCallback: true,
+      // algorithms, issuer and audience sit at the top level: passport-jwt overwrites those
+      // three inside jsonWebTokenOptions with its top-level values.
+      algorithms: options.algorithms.filter(
+        (alg): alg is Exclude<typeof alg, 'EdDSA'> => alg !== 'EdDSA',
+      ),
+      // A `{tenantid}` issuer has no fixed value for jsonwebtoken; the token policy has
+      // already checked `iss` against the token's own signed `tid`.
       issuer: options.issuers.some((issuer) =>
         issuer.includes(TENANT_PLACEHOLDER),
       )
@@ -83,8 +122,57 @@ export class JwtBearerStrategy extends PassportStrategy(
     super(strategyOptions);
   }
 
-  /** The verified payload becomes passport's user; the guard turns it into a principal. */
-  validate(payload: JwtClaims): JwtClaims {
-    return payload;
+  /** RFC 6750 extraction, the token policy and the key lookup, then passport-jwt. */
+  override authenticate(request: HttpRequest, passportOptions?: object): void {
+    const actions = this as unknown as PassportActions;
+    const credentials = toCredentialRequest(request);
+    const extracted = extractToken(credentials, {
+      locations: this.options.tokenLocations,
+      maxTokenLength: this.options.maxTokenLength,
+    });
+    if (!extracted.ok) {
+      if (extracted.error instanceof AuthenticationRequiredError) {
+        actions.fail(extracted.error, 401);
+      } else {
+        actions.error(extracted.error);
+      }
+      return;
+    }
+    let inspected;
+    try {
+      inspected = inspectToken(extracted.token, this.options);
+    } catch (error) {
+      actions.error(toBearerError(error));
+      return;
+    }
+    // passport-jwt reports jsonwebtoken's refusals through fail(); a bad token is decisive.
+    actions.fail = (challenge?: unknown) =>
+      actions.error(fromJsonWebTokenError(challenge));
+    this.keys.getKey(inspected.issuer, inspected.kid, inspected.alg).then(
+      (key) => {
+        Object.defineProperty(request, STATE, {
+          value: { token: extracted.token, key, request: credentials },
+          enumerable: false,
+          configurable: true,
+        });
+        super.authenticate(request as never, passportOptions);
+      },
+      (error: unknown) => actions.error(toBearerError(error)),
+    );
+  }
+
+  /** The verified claims become the principal, after the module's verification hooks. */
+  async validate(
+    request: StatefulRequest,
+    payload: JwtClaims,
+  ): Promise<BearerPrincipal> {
+    const state = request[STATE];
+    const principal = createPrincipal(payload, this.options);
+    await this.authenticator.runVerificationHooks(principal, {
+      token: state?.token ?? '',
+      cached: false,
+      request: state?.request,
+    });
+    return principal;
   }
 }

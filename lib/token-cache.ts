@@ -73,6 +73,13 @@ export class TokenCache<T> {
     if (node !== undefined) this.remove(node);
   }
 
+  /** Forgets every token. */
+  clear(): void {
+    this.nodes.clear();
+    this.oldest = undefined;
+    this.newest = undefined;
+  }
+
   get size(): number {
     return this.nodes.size;
   }

@@ -152,6 +152,7 @@ describe('Azure AD: the seed expired token', () => {
       statusCode: 401,
       error: 'invalid_token',
       error_description: 'The access token is expired.',
+      message: 'The access token is expired.',
     });
   });
 

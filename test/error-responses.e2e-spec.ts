@@ -49,6 +49,7 @@ function rejected(
       statusCode: status,
       error,
       error_description: description,
+      message: description,
       ...(scope !== undefined && { scope }),
     },
   };
@@ -62,7 +63,12 @@ const invalidRequest = (description: string): Outcome =>
 const NO_CREDENTIALS: Outcome = {
   status: 401,
   challenge: PREFIX,
-  body: { statusCode: 401, message: 'Authentication is required.' },
+  body: {
+    statusCode: 401,
+    error: null,
+    error_description: null,
+    message: 'Authentication is required.',
+  },
 };
 
 describe.each(ADAPTERS)('error responses on %s', (adapter) => {

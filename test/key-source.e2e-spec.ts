@@ -27,6 +27,8 @@ const INTERNAL_ERROR: Outcome = {
   challenge: undefined,
   body: {
     statusCode: 500,
+    error: null,
+    error_description: null,
     message: 'An internal error occurred. The request may be retried.',
   },
 };
@@ -112,6 +114,8 @@ describe.each(ADAPTERS)('key source on %s', (adapter) => {
       }
       expect(Object.keys(JSON.parse(res.text) as object)).toEqual([
         'statusCode',
+        'error',
+        'error_description',
         'message',
       ]);
     });
@@ -163,7 +167,12 @@ describe.each(ADAPTERS)('key source on %s', (adapter) => {
       expect(outcome(await send(`${scenario.url}/me`))).toEqual({
         status: 401,
         challenge: `Bearer authorization_uri="${jwks.issuer}/authorize"`,
-        body: { statusCode: 401, message: 'Authentication is required.' },
+        body: {
+          statusCode: 401,
+          error: null,
+          error_description: null,
+          message: 'Authentication is required.',
+        },
       });
     });
 
@@ -219,7 +228,12 @@ describe('a {tenantid} issuer without authorizationUri', () => {
     expect(outcome(await send(`${scenario.url}/me`))).toEqual({
       status: 401,
       challenge: 'Bearer',
-      body: { statusCode: 401, message: 'Authentication is required.' },
+      body: {
+        statusCode: 401,
+        error: null,
+        error_description: null,
+        message: 'Authentication is required.',
+      },
     });
     expect(originRequests).toBe(0);
   });

@@ -17,6 +17,8 @@ const ADAPTERS = ['express', 'fastify'] as const;
 const AUDIENCE = 'api://sample';
 const INTERNAL_ERROR = {
   statusCode: 500,
+  error: null,
+  error_description: null,
   message: 'An internal error occurred. The request may be retried.',
 };
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };

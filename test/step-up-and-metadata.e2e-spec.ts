@@ -2,7 +2,6 @@ import { Controller, Get, Post, type INestApplication } from '@nestjs/common';
 import {
   InsufficientClaimsError,
   Principal,
-  Public,
   Scopes,
   StepUp,
   locateProtectedResourceMetadata,
@@ -45,7 +44,6 @@ class SecureController {
   }
 
   @Scopes('documents.read')
-  @Public()
   @Get('open')
   open(): { ok: true } {
     return { ok: true };
@@ -168,6 +166,8 @@ describe.each(ADAPTERS)(
         statusCode: 401,
         error: 'insufficient_user_authentication',
         error_description:
+          'The authentication event of the access token does not meet the requirements of this resource.',
+        message:
           'The authentication event of the access token does not meet the requirements of this resource.',
         acr_values: 'urn:mfa urn:phr',
       });

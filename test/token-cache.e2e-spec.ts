@@ -2,6 +2,7 @@
  * The verified-token cache end to end: a repeated token costs no key lookup, a token
  * whose key left the JWKS stops verifying, and `tokenCache: false` stays correct.
  */
+import type { JwksKeySource } from '../lib/keys/jwks-key-source.js';
 import { jest } from '@jest/globals';
 import { IssuerKeysService } from '../lib/index.js';
 import {
@@ -36,6 +37,7 @@ const invalidToken = (description: string): Outcome => ({
     statusCode: 401,
     error: 'invalid_token',
     error_description: description,
+    message: description,
   },
 });
 
@@ -56,7 +58,8 @@ describe.each(ADAPTERS)('verified-token cache on %s', (adapter) => {
   ])('with the cache %s', (state, tokenCache) => {
     let jwks: JwksServer;
     let scenario: ScenarioApp;
-    let getKey: jest.SpiedFunction<IssuerKeysService['getKey']>;
+    // Every fresh verification asks the key source for the token's key once.
+    let getKey: jest.SpiedFunction<JwksKeySource['getKnownKey']>;
 
     const claims = () => ({ iss: jwks.issuer, aud: AUDIENCE, sub: 'alice' });
     const me = async (token: string) =>
@@ -75,7 +78,10 @@ describe.each(ADAPTERS)('verified-token cache on %s', (adapter) => {
         },
         { adapter },
       );
-      getKey = jest.spyOn(scenario.app.get(IssuerKeysService), 'getKey');
+      getKey = jest.spyOn(
+        scenario.app.get(IssuerKeysService).sourceFor(jwks.issuer),
+        'getKnownKey',
+      );
     });
 
     beforeEach(() => getKey.mockClear());

@@ -114,6 +114,7 @@ describe.each(ADAPTERS)('token extraction on %s', (adapter) => {
           error: 'invalid_request',
           error_description:
             'The access token was sent by more than one method.',
+          message: 'The access token was sent by more than one method.',
         },
       });
     });
@@ -128,6 +129,7 @@ describe.each(ADAPTERS)('token extraction on %s', (adapter) => {
           statusCode: 401,
           error: 'invalid_token',
           error_description: 'The access token is missing.',
+          message: 'The access token is missing.',
         },
       });
     });
@@ -151,7 +153,12 @@ describe.each(ADAPTERS)('token extraction on %s', (adapter) => {
       noCredentials = {
         status: 401,
         challenge: `Bearer realm="scenario", authorization_uri="${jwks.issuer}/authorize"`,
-        body: { statusCode: 401, message: 'Authentication is required.' },
+        body: {
+          statusCode: 401,
+          error: null,
+          error_description: null,
+          message: 'Authentication is required.',
+        },
       };
     });
 

@@ -1,14 +1,11 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { readOwnClaim, type BearerPrincipal } from '../claims.js';
-
-function principalOf(ctx: ExecutionContext): BearerPrincipal | undefined {
-  const request = ctx.switchToHttp().getRequest<{ user?: BearerPrincipal }>();
-  return request.user;
-}
+import { principalOf } from '../contexts/index.js';
 
 /**
  * Injects the authenticated caller ({@link BearerPrincipal}: `sub`, `scopes`, `roles`,
- * `claims`), or `undefined` on a `@Public()` route.
+ * `claims`), on every transport; `undefined` on a `@Public()` handler or an
+ * `@OptionalAuth()` call without credentials.
  */
 export const Principal = createParamDecorator(
   (_data: unknown, ctx: ExecutionContext): BearerPrincipal | undefined =>

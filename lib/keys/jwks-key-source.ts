@@ -101,6 +101,30 @@ export class JwksKeySource {
   }
 
   /**
+   * The key for `kid` and `alg` when it can be decided without waiting: the set is loaded
+   * and fresh, and either holds the key or cannot be refetched yet (cooldown). Returns
+   * `undefined` when only {@link getKey} can decide (a fetch is due or in flight).
+   *
+   * @throws InvalidTokenError `unknown_key` or `algorithm`, as {@link getKey} would.
+   */
+  getKnownKey(kid: string | undefined, alg: string): KeyObject | undefined {
+    if (!this.loaded || this.isExpired()) return undefined;
+    const entry = this.lookup(kid);
+    if (entry === undefined) {
+      const canRefetch =
+        this.inflight !== undefined ||
+        (this.now() - this.lastFetchStart >= this.options.cooldown &&
+          this.now() >= this.retryAfter);
+      if (canRefetch || this.lastFetchFailed) return undefined;
+      throw new InvalidTokenError('unknown_key');
+    }
+    if (entry.alg !== undefined && entry.alg !== alg) {
+      throw new InvalidTokenError('algorithm');
+    }
+    return entry.key;
+  }
+
+  /**
    * The key that verifies a token with this `kid` and `alg`.
    *
    * @throws InvalidTokenError `unknown_key` when the set, freshly fetched if allowed, lacks it;

@@ -1,0 +1,282 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash, type KeyObject } from 'node:crypto';
+import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
+import type { ResolvedAuthOptions } from './auth-options.js';
+import {
+  AuthServerError,
+  BearerError,
+  InvalidTokenError,
+} from './bearer.errors.js';
+import { createPrincipal, type BearerPrincipal } from './claims.js';
+import { IssuerKeysService } from './keys/issuer-keys.service.js';
+import { TokenCache } from './token-cache.js';
+import {
+  extractToken,
+  type ExtractOptions,
+  type TokenLocation,
+  type TokenRequest,
+} from './token-extractor.js';
+import { inspectToken, type InspectedToken } from './token-policy.js';
+import { verifyJwsSignature } from './token-verifier.js';
+
+/**
+ * A transport-neutral request for credentials: the parts of an HTTP request the RFC 6750
+ * section 2 rules read. A transport without a request (a WebSocket message, an RPC
+ * message) builds one from what it carries, say `{ headers: { authorization } }`.
+ */
+export type CredentialRequest = TokenRequest;
+
+/** A successful authentication. */
+export interface Authentication {
+  readonly principal: BearerPrincipal;
+  /** The token, as sent. */
+  readonly token: string;
+  /** Where it travelled (RFC 6750 section 2). */
+  readonly location: TokenLocation;
+}
+
+/** What a verification hook learns besides the principal. */
+export interface VerificationDetails {
+  /** The token, as sent. Never log it. */
+  readonly token: string;
+  /** Whether the verification came from the token cache. */
+  readonly cached: boolean;
+  /** The request it came with, when there is one. */
+  readonly request: CredentialRequest | undefined;
+}
+
+/**
+ * Runs after every successful verification, on the cached and the fresh path alike, and may
+ * refuse the token by throwing a {@link BearerError} (revocation, sender constraints).
+ */
+export type VerificationHook = (
+  principal: BearerPrincipal,
+  details: VerificationDetails,
+) => void | Promise<void>;
+
+/** A cached verification: the principal and what must still hold for it to be reused. */
+interface VerifiedToken {
+  readonly principal: BearerPrincipal;
+  readonly iss: string;
+  readonly kid: string | undefined;
+  readonly alg: string;
+  readonly key: KeyObject;
+}
+
+/** A short, irreversible fingerprint of a token for logs; the token itself is never logged. */
+export function fingerprintToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url').slice(0, 16);
+}
+
+/** Any failure as a typed error: ours as they are, anything else a 500. */
+export function toBearerError(error: unknown): BearerError {
+  if (error instanceof BearerError) return error;
+  return new AuthServerError('authentication failed unexpectedly', {
+    cause: error,
+  });
+}
+
+/**
+ * Authenticates bearer credentials, with no Nest context types in its API: a request (or a
+ * token) in, a {@link BearerPrincipal} out, or a typed {@link BearerError}.
+ *
+ * It owns the RFC 6750 extraction rules, the verified-token cache, the key lookup, the one
+ * signature check on `node:crypto`, the claims policy, and the verification hooks. A token
+ * from the cache with a known key is answered synchronously; otherwise a promise.
+ * Exported, so app code can authenticate a token itself (a custom transport, say).
+ */
+@Injectable()
+export class BearerAuthenticator {
+  protected readonly logger = new Logger('nestjs-bearer');
+  private readonly extractOptions: ExtractOptions;
+  private readonly cache: TokenCache<VerifiedToken> | undefined;
+  private readonly cacheMaxAgeMs: number;
+  private readonly hooks: VerificationHook[] = [];
+
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS)
+    protected readonly options: ResolvedAuthOptions,
+    protected readonly keys: IssuerKeysService,
+  ) {
+    this.extractOptions = {
+      locations: options.tokenLocations,
+      maxTokenLength: options.maxTokenLength,
+    };
+    const { tokenCache } = options;
+    this.cache =
+      tokenCache === false
+        ? undefined
+        : new TokenCache<VerifiedToken>(tokenCache.maxEntries);
+    this.cacheMaxAgeMs = tokenCache === false ? 0 : tokenCache.maxAge * 1000;
+  }
+
+  /** Adds a hook that runs after every successful verification, in the order added. */
+  addVerificationHook(hook: VerificationHook): void {
+    this.hooks.push(hook);
+  }
+
+  /**
+   * Finds the token of a request (RFC 6750 section 2) and verifies it.
+   *
+   * @throws BearerError: `AuthenticationRequiredError` when the request carries no
+   *   credentials, `InvalidRequestError`, `InvalidTokenError`, or `AuthServerError` (500)
+   *   when the keys cannot be had. Synchronously, or as the promise's rejection.
+   */
+  authenticate(
+    request: CredentialRequest,
+  ): Authentication | Promise<Authentication> {
+    const extracted = extractToken(request, this.extractOptions);
+    if (!extracted.ok) return this.fail(extracted.error, undefined);
+    const { token, location } = extracted;
+    const principal = this.verifyToken(token, request);
+    return principal instanceof Promise
+      ? principal.then((verified) => ({ principal: verified, token, location }))
+      : { principal, token, location };
+  }
+
+  /**
+   * Verifies one token: the cache, else the key-free policy, the key, the signature and the
+   * principal; then the hooks.
+   *
+   * @throws BearerError, synchronously or as the promise's rejection.
+   */
+  verifyToken(
+    token: string,
+    request?: CredentialRequest,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    let result: BearerPrincipal | Promise<BearerPrincipal>;
+    try {
+      result = this.verifyOnce(token, request);
+    } catch (error) {
+      return this.fail(error, token);
+    }
+    return result instanceof Promise
+      ? result.catch((error: unknown) => this.fail(error, token))
+      : result;
+  }
+
+  private verifyOnce(
+    token: string,
+    request: CredentialRequest | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    const cached = this.readCache(token);
+    if (cached !== undefined) {
+      return this.runHooks(cached, { token, cached: true, request });
+    }
+    // The key-free checks come first, so a bad token is refused without a promise.
+    const inspected = inspectToken(token, this.options);
+    const source = this.keys.sourceFor(inspected.issuer);
+    // A known key (or a kid that cannot be refetched yet) is decided without a promise.
+    const key = source.getKnownKey(inspected.kid, inspected.alg);
+    if (key !== undefined) return this.admit(token, inspected, key, request);
+    return source
+      .getKey(inspected.kid, inspected.alg)
+      .then((fetched) => this.admit(token, inspected, fetched, request));
+  }
+
+  /** Checks the signature, caches the principal and runs the hooks. */
+  private admit(
+    token: string,
+    inspected: InspectedToken,
+    key: KeyObject,
+    request: CredentialRequest | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    if (!verifyJwsSignature(token, inspected.alg, key)) {
+      throw new InvalidTokenError('signature');
+    }
+    const principal = createPrincipal(inspected.claims, this.options);
+    if (this.cache !== undefined) {
+      const expiresAt = Math.min(
+        inspected.exp * 1000,
+        Date.now() + this.cacheMaxAgeMs,
+      );
+      this.cache.set(
+        token,
+        {
+          principal,
+          iss: inspected.issuer,
+          kid: inspected.kid,
+          alg: inspected.alg,
+          key,
+        },
+        expiresAt,
+      );
+    }
+    return this.runHooks(principal, { token, cached: false, request });
+  }
+
+  /**
+   * The hooks in order; synchronous as long as every hook is. A hook's failure evicts the
+   * token from the cache, so a refusal (say, a revocation) is never skipped by a later hit.
+   */
+  private runHooks(
+    principal: BearerPrincipal,
+    details: VerificationDetails,
+    from = 0,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    for (let i = from; i < this.hooks.length; i++) {
+      let outcome: void | Promise<void>;
+      try {
+        outcome = this.hooks[i](principal, details);
+      } catch (error) {
+        this.cache?.delete(details.token);
+        throw error;
+      }
+      if (outcome instanceof Promise) {
+        return outcome.then(
+          () => this.runHooks(principal, details, i + 1),
+          (error: unknown) => {
+            this.cache?.delete(details.token);
+            throw error;
+          },
+        );
+      }
+    }
+    return principal;
+  }
+
+  /**
+   * Runs the verification hooks for a principal verified elsewhere (the passport
+   * strategy's path).
+   *
+   * @throws BearerError when a hook refuses.
+   */
+  async runVerificationHooks(
+    principal: BearerPrincipal,
+    details: VerificationDetails,
+  ): Promise<void> {
+    await this.runHooks(principal, details);
+  }
+
+  /** Forgets every cached verification (for example after a revocation). */
+  clearCache(): void {
+    this.cache?.clear();
+  }
+
+  /** The cached principal of a token, while the key that verified it is still current. */
+  private readCache(token: string): BearerPrincipal | undefined {
+    const cached = this.cache?.get(token);
+    if (cached === undefined) return undefined;
+    const { iss, kid, alg, key, principal } = cached.value;
+    if (this.keys.sourceFor(iss).isCurrent(kid, key, alg)) return principal;
+    this.cache?.delete(token);
+    return undefined;
+  }
+
+  private fail(error: unknown, token: string | undefined): never {
+    const bearerError = toBearerError(error);
+    // Under a flood of bad tokens, the fingerprint and message cost more than the 401.
+    if (Logger.isLevelEnabled('debug')) {
+      const what =
+        bearerError instanceof InvalidTokenError
+          ? `${bearerError.constructor.name} (${bearerError.reason})`
+          : bearerError instanceof AuthServerError
+            ? `${bearerError.constructor.name} (${bearerError.internalReason})`
+            : bearerError.constructor.name;
+      this.logger.debug(
+        `${what} token=${token === undefined ? 'none' : fingerprintToken(token)}`,
+      );
+    }
+    throw bearerError;
+  }
+}

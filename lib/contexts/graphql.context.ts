@@ -1,0 +1,59 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import { AuthServerError } from '../bearer.errors.js';
+import type { BearerPrincipal } from '../claims.js';
+import { toCredentialRequest, type HttpRequest } from './http.context.js';
+import {
+  setResponseHeader,
+  type ContextCredentials,
+  type TransportContext,
+} from './transport-context.js';
+
+/**
+ * The GraphQL context object (the third resolver argument). `@nestjs/graphql` puts the
+ * HTTP request in `req` for Apollo and Mercurius alike; Mercurius adds Fastify's `reply`,
+ * and an Express request links its response as `res`.
+ */
+interface GraphqlContextValue {
+  req?: HttpRequest & { res?: unknown };
+  reply?: unknown;
+}
+
+function contextValue(host: ArgumentsHost): GraphqlContextValue | undefined {
+  const value: unknown = host.getArgByIndex(2);
+  return typeof value === 'object' && value !== null
+    ? (value)
+    : undefined;
+}
+
+function requestOf(host: ArgumentsHost): HttpRequest {
+  const request = contextValue(host)?.req;
+  if (typeof request !== 'object' || request === null || !request.headers) {
+    // Fail closed: a resolver whose context has no request cannot be vouched for.
+    throw new AuthServerError(
+      'the GraphQL context has no "req" with headers (a custom context must keep it)',
+    );
+  }
+  return request;
+}
+
+/**
+ * GraphQL resolvers (Apollo on Express, Mercurius on Fastify): the credentials of the HTTP
+ * request that carries the operation. Read without importing `@nestjs/graphql`, which
+ * stays an optional peer.
+ */
+export const graphqlContext: TransportContext = {
+  type: 'graphql',
+  readCredentials(host): ContextCredentials {
+    return { kind: 'request', request: toCredentialRequest(requestOf(host)) };
+  },
+  attachPrincipal(host, principal): void {
+    requestOf(host).user = principal;
+  },
+  readPrincipal(host): BearerPrincipal | undefined {
+    return contextValue(host)?.req?.user as BearerPrincipal | undefined;
+  },
+  setHeader(host, name, value): void {
+    const context = contextValue(host);
+    setResponseHeader(context?.reply ?? context?.req?.res, name, value);
+  },
+};
