@@ -100,6 +100,17 @@ describe('expectBearerChallenge', () => {
     ).toEqual(['error: expected none (no credentials), got "invalid_token"']);
   });
 
+  it('reads a null field of the body as no value', async () => {
+    await expectBearerChallenge(
+      supertestResponse(401, 'Bearer realm="api"', {
+        statusCode: 401,
+        error: null,
+        error_description: null,
+      }),
+      { status: 401 },
+    );
+  });
+
   it('finds the Bearer challenge among several, in one field or in several', async () => {
     const body = { statusCode: 401, error: 'invalid_token' };
     await expectBearerChallenge(

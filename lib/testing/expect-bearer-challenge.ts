@@ -255,7 +255,11 @@ function checkBody(
   const problems: string[] = [];
   for (const name of ['error', 'error_description', 'scope']) {
     const inHeader = Object.hasOwn(params, name) ? params[name] : undefined;
-    const inBody = Object.hasOwn(fields, name) ? fields[name] : undefined;
+    // JSON has no undefined: a null field says "none" as well as a missing one.
+    const inBody =
+      Object.hasOwn(fields, name) && fields[name] !== null
+        ? fields[name]
+        : undefined;
     if (inBody !== inHeader) {
       problems.push(
         `body.${name}: ${show(inBody)}, but the challenge says ${show(inHeader)}`,
