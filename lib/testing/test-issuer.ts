@@ -92,7 +92,9 @@ export interface RotateKeyOptions {
 
 /** How often the issuer was asked for each document, since it started. */
 export interface TestIssuerRequestCounts {
+  /** Requests for `/.well-known/openid-configuration`. */
   readonly discovery: number;
+  /** Requests for the JWKS. */
   readonly jwks: number;
 }
 
