@@ -331,10 +331,29 @@ describe.each(ADAPTERS)(
   },
 );
 
-// --- README "Testing your app": keep in step with the README. -------------------------
-// In an app the imports are 'nestjs-bearer/testing' and the app's own AppModule.
+/** Stands in for the app of the README example: its own module, set up for production. */
+@Controller('documents')
+class DocumentsController {
+  @Scopes('documents.read')
+  @Get()
+  list(): { id: string; title: string }[] {
+    return [{ id: '1', title: 'Welcome' }];
+  }
+}
 
-const AppModule = ProductionAppModule;
+@Module({
+  imports: [
+    AuthModule.forRoot({
+      issuer: 'https://login.example.com/tenant/v2.0',
+      audience: 'api://documents',
+    }),
+  ],
+  controllers: [DocumentsController],
+})
+class AppModule {}
+
+// --- README "Testing your app": keep in step with the README. -------------------------
+// In an app the kit comes from 'nestjs-bearer/testing' and AppModule from the app.
 
 describe('documents API', () => {
   let issuer: TestIssuer;
@@ -358,20 +377,20 @@ describe('documents API', () => {
   it('lists documents for a token with documents.read', async () => {
     const token = issuer.mint({ sub: 'alice' }, { scope: 'documents.read' });
     await request(app.getHttpServer())
-      .get('/kit/documents')
+      .get('/documents')
       .set('Authorization', `Bearer ${token}`)
       .expect(200);
   });
 
   it('asks for a token', async () => {
-    const res = await request(app.getHttpServer()).get('/kit/documents');
+    const res = await request(app.getHttpServer()).get('/documents');
     await expectBearerChallenge(res, { status: 401 });
   });
 
   it('refuses a token without the scope', async () => {
     const token = issuer.mint({}, { scope: 'profile' });
     const res = await request(app.getHttpServer())
-      .get('/kit/documents')
+      .get('/documents')
       .set('Authorization', `Bearer ${token}`);
     await expectBearerChallenge(res, {
       status: 403,
@@ -383,7 +402,7 @@ describe('documents API', () => {
   it('refuses an expired token', async () => {
     const token = issuer.mint({}, { scope: 'documents.read', expired: true });
     const res = await request(app.getHttpServer())
-      .get('/kit/documents')
+      .get('/documents')
       .set('Authorization', `Bearer ${token}`);
     await expectBearerChallenge(res, {
       status: 401,
