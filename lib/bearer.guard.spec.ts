@@ -1,0 +1,298 @@
+import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { resolveAuthOptions, type AuthModuleOptions } from './auth-options.js';
+import type {
+  Authentication,
+  BearerAuthenticator,
+  CredentialRequest,
+} from './bearer-authenticator.service.js';
+import type { BearerChallengesService } from './bearer-challenges.service.js';
+import {
+  AuthenticationRequiredError,
+  AuthServerError,
+  InsufficientAccessError,
+  InsufficientScopeError,
+  InvalidTokenError,
+} from './bearer.errors.js';
+import { BearerGuard } from './bearer.guard.js';
+import { createPrincipal } from './claims.js';
+import { OptionalAuth } from './decorators/optional-auth.decorator.js';
+import { Public } from './decorators/public.decorator.js';
+import { Roles } from './decorators/roles.decorator.js';
+import { Scopes } from './decorators/scopes.decorator.js';
+import { writePrincipal } from './request-state.js';
+
+@Scopes('class.scope')
+class ScopedController {
+  @Scopes('handler.scope')
+  both(): void {}
+}
+
+class PlainController {
+  @Roles('A', 'B')
+  roles(): void {}
+
+  open(): void {}
+  @Public()
+  publicOne(): void {}
+  @OptionalAuth()
+  optional(): void {}
+}
+
+@Public()
+class PublicController {
+  @Scopes('needed')
+  scoped(): void {}
+}
+
+const principal = (claims: Record<string, unknown>) =>
+  createPrincipal(
+    { exp: Date.now() / 1000 + 60, ...claims },
+    { scopeClaims: ['scp'], roleClaim: 'roles' },
+  );
+
+/** An authenticator that answers from a table of tokens. */
+function fakeAuthenticator(
+  tokens: Record<string, Record<string, unknown>>,
+): BearerAuthenticator {
+  return {
+    authenticate(request: CredentialRequest): Authentication {
+      const header = request.headers.authorization;
+      if (header === undefined) throw new AuthenticationRequiredError();
+      const token = String(header).replace(/^Bearer /, '');
+      const claims = tokens[token];
+      if (claims === undefined) throw new InvalidTokenError('signature');
+      return { principal: principal(claims), token, location: 'header' };
+    },
+  } as unknown as BearerAuthenticator;
+}
+
+const challenges = {
+  render: () => ({ challenge: 'Bearer error="x"' }),
+  isSettled: () => true,
+} as unknown as BearerChallengesService;
+
+interface Call {
+  context: ExecutionContext;
+  request: { headers: Record<string, string>; user?: unknown };
+  headers: Record<string, string>;
+}
+
+function httpCall(
+  type: 'http' | 'graphql' | 'ws' | 'rpc' | 'kafka-custom',
+  target: object,
+  method: string,
+  authorization?: string,
+  client: object = {},
+): Call {
+  const headers: Record<string, string> = {};
+  const request = {
+    method: 'GET',
+    url: '/',
+    headers: authorization === undefined ? {} : { authorization },
+  };
+  const response = { setHeader: (n: string, v: string) => (headers[n] = v) };
+  const args =
+    type === 'graphql'
+      ? [{}, {}, { req: { ...request, res: response } }, {}]
+      : type === 'ws'
+        ? [client, {}]
+        : type === 'rpc'
+          ? [{}, undefined]
+          : [request, response];
+  const handler = (target as { prototype: Record<string, object> }).prototype[
+    method
+  ];
+  const context = {
+    getType: () => type,
+    getHandler: () => handler,
+    getClass: () => target,
+    getArgs: () => args,
+    getArgByIndex: (i: number) => args[i],
+    switchToHttp: () => ({
+      getRequest: () => args[0],
+      getResponse: () => args[1],
+    }),
+    switchToWs: () => ({ getClient: () => args[0] }),
+    switchToRpc: () => ({ getContext: () => args[1], getData: () => args[0] }),
+  } as unknown as ExecutionContext;
+  return { context, request: args[0] as Call['request'], headers };
+}
+
+function createGuard(
+  extra: Partial<AuthModuleOptions> = {},
+  tokens: Record<string, Record<string, unknown>> = {},
+): BearerGuard {
+  const options = resolveAuthOptions({
+    issuer: 'https://issuer.example/',
+    audience: 'api',
+    jwksUri: 'https://issuer.example/jwks.json',
+    ...extra,
+  });
+  return new BearerGuard(
+    new Reflector(),
+    options,
+    fakeAuthenticator(tokens),
+    challenges,
+  );
+}
+
+const run = (guard: BearerGuard, call: Call) => () =>
+  guard.canActivate(call.context);
+
+describe('BearerGuard', () => {
+  const tokens = {
+    both: { scp: 'class.scope handler.scope', roles: ['A', 'B'] },
+    handlerOnly: { scp: 'handler.scope' },
+    roleA: { roles: ['A'] },
+  };
+
+  it('requires the class and the handler scopes together (all of them)', () => {
+    const guard = createGuard({}, tokens);
+    expect(
+      guard.canActivate(
+        httpCall('http', ScopedController, 'both', 'Bearer both').context,
+      ),
+    ).toBe(true);
+    const call = httpCall(
+      'http',
+      ScopedController,
+      'both',
+      'Bearer handlerOnly',
+    );
+    expect(run(guard, call)).toThrow(InsufficientScopeError);
+    try {
+      void guard.canActivate(call.context);
+    } catch (error) {
+      expect((error as InsufficientScopeError).scopes).toEqual([
+        'handler.scope',
+        'class.scope',
+      ]);
+    }
+  });
+
+  it('requires every role listed', () => {
+    const guard = createGuard({}, tokens);
+    expect(
+      run(guard, httpCall('http', PlainController, 'roles', 'Bearer roleA')),
+    ).toThrow(InsufficientAccessError);
+  });
+
+  it('sets the challenge on the response before it throws', () => {
+    const guard = createGuard({}, tokens);
+    const call = httpCall('http', PlainController, 'open', 'Bearer wrong');
+    expect(run(guard, call)).toThrow(InvalidTokenError);
+    expect(call.headers['WWW-Authenticate']).toBe('Bearer error="x"');
+  });
+
+  it('puts the principal on the request', () => {
+    const guard = createGuard({}, tokens);
+    const call = httpCall('http', PlainController, 'open', 'Bearer roleA');
+    expect(guard.canActivate(call.context)).toBe(true);
+    expect(call.request.user).toMatchObject({ roles: ['A'] });
+  });
+
+  it('lets @Public() through, and @OptionalAuth() only without credentials', () => {
+    const guard = createGuard({}, tokens);
+    expect(
+      guard.canActivate(httpCall('http', PlainController, 'publicOne').context),
+    ).toBe(true);
+    expect(
+      guard.canActivate(httpCall('http', PlainController, 'optional').context),
+    ).toBe(true);
+    expect(
+      run(guard, httpCall('http', PlainController, 'optional', 'Bearer wrong')),
+    ).toThrow(InvalidTokenError);
+    expect(run(guard, httpCall('http', PlainController, 'open'))).toThrow(
+      AuthenticationRequiredError,
+    );
+  });
+
+  it('lets a requirement win over a @Public() class', () => {
+    const guard = createGuard({}, tokens);
+    expect(run(guard, httpCall('http', PublicController, 'scoped'))).toThrow(
+      AuthenticationRequiredError,
+    );
+  });
+
+  it('authenticates GraphQL from the context request', () => {
+    const guard = createGuard({}, tokens);
+    expect(run(guard, httpCall('graphql', ScopedController, 'both'))).toThrow(
+      AuthenticationRequiredError,
+    );
+    expect(
+      guard.canActivate(
+        httpCall('graphql', ScopedController, 'both', 'Bearer both').context,
+      ),
+    ).toBe(true);
+  });
+
+  it('refuses an RPC message without credentials, unless acceptContexts lists rpc', () => {
+    expect(
+      run(createGuard({}, tokens), httpCall('rpc', PlainController, 'open')),
+    ).toThrow(AuthenticationRequiredError);
+    const accepting = createGuard({ acceptContexts: ['rpc'] }, tokens);
+    expect(
+      accepting.canActivate(httpCall('rpc', ScopedController, 'both').context),
+    ).toBe(true);
+  });
+
+  it('refuses a context type it does not know, as a server fault', () => {
+    const guard = createGuard({}, tokens);
+    expect(
+      run(guard, httpCall('kafka-custom', PlainController, 'open')),
+    ).toThrow(AuthServerError);
+    expect(
+      createGuard({ acceptContexts: ['kafka-custom'] }).canActivate(
+        httpCall('kafka-custom', PlainController, 'open').context,
+      ),
+    ).toBe(true);
+  });
+
+  it('authorizes a WebSocket message with the principal of its socket, while it is valid', () => {
+    const guard = createGuard({ clockTolerance: 0 }, tokens);
+    expect(
+      run(guard, httpCall('ws', PlainController, 'open', undefined, {})),
+    ).toThrow(AuthenticationRequiredError);
+    const socket = {};
+    writePrincipal(socket, principal({ scp: 'class.scope' }));
+    expect(
+      run(guard, httpCall('ws', ScopedController, 'both', undefined, socket)),
+    ).toThrow(InsufficientScopeError);
+    const expired = {};
+    writePrincipal(expired, principal({ exp: Date.now() / 1000 - 1 }));
+    expect(
+      run(guard, httpCall('ws', PlainController, 'open', undefined, expired)),
+    ).toThrow(expect.objectContaining({ reason: 'expired' }) as Error);
+  });
+
+  it('does the work once when Nest runs it twice for one call', () => {
+    let calls = 0;
+    const counting = fakeAuthenticator(tokens);
+    const authenticate = counting.authenticate.bind(counting);
+    counting.authenticate = (request) => {
+      calls++;
+      return authenticate(request);
+    };
+    const guard = new BearerGuard(
+      new Reflector(),
+      resolveAuthOptions({
+        issuer: 'https://i.example/',
+        audience: 'a',
+        jwksUri: 'https://i.example/k',
+      }),
+      counting,
+      challenges,
+    );
+    const call = httpCall('http', PlainController, 'open', 'Bearer roleA');
+    expect(guard.canActivate(call.context)).toBe(true);
+    expect(guard.canActivate(call.context)).toBe(true);
+    expect(calls).toBe(1);
+    expect(
+      guard.canActivate(
+        httpCall('http', PlainController, 'open', 'Bearer roleA').context,
+      ),
+    ).toBe(true);
+    expect(calls).toBe(2);
+  });
+});
