@@ -13,6 +13,7 @@ import {
 } from './bearer-challenges.service.js';
 import { BearerError } from './bearer.errors.js';
 import { toGraphqlError } from './contexts/graphql-error.js';
+import { toRpcError } from './contexts/rpc.context.js';
 
 /** The WebSocket event that carries a refusal: `{"event":"error","data":{...}}`. */
 export const WS_ERROR_EVENT = 'error';
@@ -25,7 +26,8 @@ export const WS_ERROR_EVENT = 'error';
  * - GraphQL: a `GraphQLError` whose `extensions` carry `code`, `status`,
  *   `error_description` and `www_authenticate`, with no stack trace.
  * - WebSocket: a `{"event":"error","data":{...}}` message; the socket stays open.
- * - RPC: an error reply with the body.
+ * - RPC: an error reply with the body; on gRPC also the matching status code and the
+ *   challenge as `www-authenticate` trailing metadata.
  *
  * Registered globally by `AuthModule`; other exceptions pass through to Nest. An app's own
  * filter can delegate to it (`catch()`), or extend it.
@@ -50,7 +52,7 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
         this.sendWs(host.switchToWs().getClient(), response);
         return undefined;
       case 'rpc':
-        return this.rpcError(response);
+        return this.rpcError(host, response);
       default:
         this.reply(host.switchToHttp().getResponse(), response);
         return undefined;
@@ -88,8 +90,11 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
     }
   }
 
-  private rpcError(response: BearerErrorResponse): Observable<never> {
-    return throwError(() => ({ ...response.body }));
+  private rpcError(
+    host: ArgumentsHost,
+    response: BearerErrorResponse,
+  ): Observable<never> {
+    return throwError(() => toRpcError(host, response));
   }
 
   private logServerFault(exception: BearerError): void {
