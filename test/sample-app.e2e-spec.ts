@@ -28,8 +28,8 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 interface Answer {
   [field: string]: unknown;
   statusCode?: number;
-  error?: string;
-  error_description?: string;
+  error?: string | null;
+  error_description?: string | null;
   scope?: string;
   id?: string;
 }
@@ -120,8 +120,12 @@ describe.each(ADAPTERS)('with an external issuer, on %s', (adapter) => {
     }).toEqual({ status, challenge });
     const body = json(res);
     expect(body.statusCode).toBe(status);
-    expect(body.error).toBe(error);
-    expect(body.error_description).toBe(errorDescription);
+    // One body shape: no error code is `null`, never a missing key.
+    expect(body.error).toBe(error ?? null);
+    expect(body.error_description).toBe(errorDescription ?? null);
+    expect(body.message).toBe(
+      errorDescription ?? 'Authentication is required.',
+    );
     expect(body.scope).toBe(scope);
   }
 
@@ -556,7 +560,7 @@ describe.each(ADAPTERS)(
       for (const res of [query, body]) {
         expect(res.status).toBe(401);
         expect(res.headers['www-authenticate']).toBe(challenge);
-        expect(json(res).error).toBeUndefined();
+        expect(json(res).error).toBeNull();
       }
     });
   },
