@@ -385,7 +385,12 @@ describe.each(ADAPTERS)('with an external issuer, on %s', (adapter) => {
       );
       expect(res.status).toBe(403);
       expect(json(res).error).toBe('insufficient_access');
-      expectError(res, 403, 'insufficient_access', json(res).error_description);
+      expectError(
+        res,
+        403,
+        'insufficient_access',
+        json(res).error_description ?? undefined,
+      );
     });
 
     it('answers another subject’s document with 403 insufficient_access (app rule)', async () => {
@@ -434,7 +439,7 @@ describe.each(ADAPTERS)('with an external issuer, on %s', (adapter) => {
         inQuery,
         400,
         'invalid_request',
-        json(inQuery).error_description,
+        json(inQuery).error_description ?? undefined,
       );
       const inBody = await send(`${app.url}/documents`, {
         method: 'POST',
@@ -453,7 +458,12 @@ describe.each(ADAPTERS)('with an external issuer, on %s', (adapter) => {
       // RFC 6750 section 2.2 forbids it. Express parses the body of a GET, so the module
       // sees the token and refuses the request; Fastify never reads it, so no credential.
       if (adapter === 'express') {
-        expectError(res, 400, 'invalid_request', json(res).error_description);
+        expectError(
+          res,
+          400,
+          'invalid_request',
+          json(res).error_description ?? undefined,
+        );
       } else {
         expectError(res, 401);
       }
