@@ -47,7 +47,7 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
     if (response.status >= 500) this.logServerFault(exception);
     switch (host.getType<string>()) {
       case 'graphql':
-        return toGraphqlError(response);
+        return toGraphqlError(response, host);
       case 'ws':
         this.sendWs(host.switchToWs().getClient(), response);
         return undefined;

@@ -2,15 +2,22 @@
  * Refusals as GraphQL errors. `graphql` is an optional peer: it is loaded once, when the
  * module starts, only if the app has it (a GraphQL app always does).
  */
+import type { ArgumentsHost } from '@nestjs/common';
 import { createRequire } from 'node:module';
 import type { BearerErrorResponse } from '../bearer-challenges.service.js';
+import { answerGraphqlRefusal } from './graphql.context.js';
+import { pathToList, resolveInfoOf } from './graphql-operation.js';
 
 /** The code of a refusal without credentials (the challenge then has no `error`). */
 export const UNAUTHENTICATED_CODE = 'unauthenticated';
 
 type GraphqlErrorClass = new (
   message: string,
-  options: { extensions: Record<string, unknown> },
+  options: {
+    extensions: Record<string, unknown>;
+    nodes?: readonly unknown[];
+    path?: readonly (string | number)[];
+  },
 ) => Error;
 
 let graphqlErrorClass: GraphqlErrorClass | null | undefined;
@@ -33,9 +40,18 @@ function loadGraphqlError(): GraphqlErrorClass | null {
 /**
  * A `GraphQLError` for a refusal: `message` is the fixed description, and `extensions`
  * carry `code` (the RFC 6750 code, or `unauthenticated`), `status`, `error_description`
- * and `www_authenticate`. Its stack holds no frame, so a driver in debug mode shows none.
+ * and `www_authenticate` (and `scope` for `insufficient_scope`).
+ *
+ * Given the resolver's `host`, the error is located at its field, and has no stack at
+ * all, so a driver in debug mode (Apollo's `includeStacktraceInErrorResponses`) shows
+ * none; and when the field is the operation's only root field, the HTTP response gets
+ * the refusal's status and `WWW-Authenticate` header. Without `host`, the stack holds no
+ * frame.
  */
-export function toGraphqlError(response: BearerErrorResponse): Error {
+export function toGraphqlError(
+  response: BearerErrorResponse,
+  host?: ArgumentsHost,
+): Error {
   const body = response.body as {
     error?: unknown;
     error_description?: unknown;
@@ -68,15 +84,36 @@ export function toGraphqlError(response: BearerErrorResponse): Error {
     const value = (body as Record<string, unknown>)[name];
     if (typeof value === 'string') extensions[name] = value;
   }
+  const info = host === undefined ? undefined : resolveInfoOf(host);
+  if (host !== undefined) {
+    answerGraphqlRefusal(host, response.status, response.challenge);
+  }
   const GraphQLError = loadGraphqlError();
   const saved = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    const error =
-      GraphQLError === null
-        ? Object.assign(new Error(message), { extensions })
-        : new GraphQLError(message, { extensions });
-    error.stack = `${error.name}: ${message}`;
+    if (GraphQLError === null) {
+      const error = Object.assign(new Error(message), { extensions });
+      error.stack = `${error.name}: ${message}`;
+      return error;
+    }
+    if (info === undefined) {
+      const error = new GraphQLError(message, { extensions });
+      error.stack = `${error.name}: ${message}`;
+      return error;
+    }
+    // graphql-js wraps an error without a path in one of its own, which takes a new
+    // stack when ours is empty; a located error is reported as it is.
+    const error = new GraphQLError(message, {
+      extensions,
+      nodes: info.fieldNodes,
+      path: pathToList(info.path),
+    });
+    Object.defineProperty(error, 'stack', {
+      value: undefined,
+      writable: true,
+      configurable: true,
+    });
     return error;
   } finally {
     Error.stackTraceLimit = saved;

@@ -1,6 +1,8 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import { AuthServerError } from '../bearer.errors.js';
 import type { BearerPrincipal } from '../claims.js';
+import { isSoleRootField } from './graphql-operation.js';
+import { holdResponseStatus, nodeResponseOf } from './graphql-response.js';
 import { toCredentialRequest, type HttpRequest } from './http.context.js';
 import {
   setResponseHeader,
@@ -20,9 +22,7 @@ interface GraphqlContextValue {
 
 function contextValue(host: ArgumentsHost): GraphqlContextValue | undefined {
   const value: unknown = host.getArgByIndex(2);
-  return typeof value === 'object' && value !== null
-    ? (value)
-    : undefined;
+  return typeof value === 'object' && value !== null ? value : undefined;
 }
 
 function requestOf(host: ArgumentsHost): HttpRequest {
@@ -53,7 +53,29 @@ export const graphqlContext: TransportContext = {
     return contextValue(host)?.req?.user as BearerPrincipal | undefined;
   },
   setHeader(host, name, value): void {
+    // A challenge speaks for the whole response: only when this field is all of it.
+    if (name.toLowerCase() === 'www-authenticate' && !isSoleRootField(host)) {
+      return;
+    }
     const context = contextValue(host);
     setResponseHeader(context?.reply ?? context?.req?.res, name, value);
   },
 };
+
+/**
+ * Gives the HTTP response of an operation whose only root field is refused the status
+ * and challenge of the REST route with the same protection. An operation with several
+ * root fields keeps 200, with the refusal in its field's error.
+ */
+export function answerGraphqlRefusal(
+  host: ArgumentsHost,
+  status: number,
+  challenge: string | undefined,
+): void {
+  if (!isSoleRootField(host)) return;
+  if (challenge !== undefined) {
+    graphqlContext.setHeader(host, 'WWW-Authenticate', challenge);
+  }
+  const response = nodeResponseOf(contextValue(host));
+  if (response !== undefined) holdResponseStatus(response, status);
+}
