@@ -13,6 +13,7 @@ import { DocumentsStore } from './documents.store.js';
 import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
+import { DocumentsGateway } from './ws/documents.gateway.js';
 
 /** Provides the {@link AppConfig} under {@link APP_CONFIG} to every module. */
 @Module({})
@@ -65,6 +66,8 @@ export class AppModule implements OnApplicationShutdown {
       ],
       providers: [
         DocumentsStore,
+        // ws://HOST:PORT/ws, served by BearerWsAdapter (main.ts).
+        DocumentsGateway,
         // Registered before AuthModule's filter, so Nest asks that one first (see the filter).
         { provide: APP_FILTER, useClass: AppExceptionFilter },
       ],

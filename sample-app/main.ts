@@ -7,6 +7,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { FastifyReply, FastifyServerOptions } from 'fastify';
+import { BearerWsAdapter } from '../lib/contexts/ws-adapter.js';
 import { statusBody } from './app-exception.filter.js';
 import { AppModule } from './app.module.js';
 import {
@@ -143,6 +144,8 @@ async function main(): Promise<void> {
       colors: process.stdout.isTTY === true,
     });
     const app = await createApp(config, logger);
+    // WebSocket upgrades are authenticated before a socket opens (ws://HOST:PORT/ws).
+    app.useWebSocketAdapter(new BearerWsAdapter(app));
     // SIGINT and SIGTERM close the app (and its open connections) before exiting.
     app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
     await app.listen(config.port, config.host);
