@@ -38,6 +38,8 @@ describe('loadConfig', () => {
       realm: undefined,
       tokenLocations: ['header'],
       algorithms: ['RS256'],
+      acceptContexts: [],
+      clockTolerance: undefined,
     });
   });
 
@@ -55,6 +57,8 @@ describe('loadConfig', () => {
       AUTH_REALM: 'sample',
       AUTH_TOKEN_LOCATIONS: 'query, HEADER',
       AUTH_ALGORITHMS: 'RS256,ES256',
+      AUTH_ACCEPT_CONTEXTS: 'rpc',
+      AUTH_CLOCK_TOLERANCE: '60',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -71,6 +75,8 @@ describe('loadConfig', () => {
       // RFC 6750 order, whatever the order given.
       tokenLocations: ['header', 'query'],
       algorithms: ['RS256', 'ES256'],
+      acceptContexts: ['rpc'],
+      clockTolerance: 60,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -121,6 +127,29 @@ describe('loadConfig', () => {
     [{ AUTH_REALM: 'a"\nb' }, 'AUTH_REALM', /control characters/],
     [{ AUTH_JWKS_COOLDOWN_MS: '5s' }, 'AUTH_JWKS_COOLDOWN_MS', /whole number/],
     [{ AUTH_JWKS_COOLDOWN_MS: '9999999' }, 'AUTH_JWKS_COOLDOWN_MS', /between/],
+    [
+      { AUTH_ACCEPT_CONTEXTS: 'rpc,kafka' },
+      'AUTH_ACCEPT_CONTEXTS',
+      /"kafka", which is not a Nest context type; use http, graphql, ws, rpc/,
+    ],
+    [
+      { AUTH_ACCEPT_CONTEXTS: 'rpc,,ws' },
+      'AUTH_ACCEPT_CONTEXTS',
+      /empty entry/,
+    ],
+    [{ AUTH_ACCEPT_CONTEXTS: 'rpc ws' }, 'AUTH_ACCEPT_CONTEXTS', /"rpc ws"/],
+    [{ AUTH_ACCEPT_CONTEXTS: '*' }, 'AUTH_ACCEPT_CONTEXTS', /context type/],
+    [{ AUTH_CLOCK_TOLERANCE: '601' }, 'AUTH_CLOCK_TOLERANCE', /from 0 to 600/],
+    [{ AUTH_CLOCK_TOLERANCE: '-1' }, 'AUTH_CLOCK_TOLERANCE', /whole number/],
+    [{ AUTH_CLOCK_TOLERANCE: '1.5' }, 'AUTH_CLOCK_TOLERANCE', /whole number/],
+    [{ AUTH_CLOCK_TOLERANCE: '30s' }, 'AUTH_CLOCK_TOLERANCE', /"30s"/],
+    [{ AUTH_CLOCK_TOLERANCE: '1e2' }, 'AUTH_CLOCK_TOLERANCE', /whole number/],
+    [
+      { AUTH_CLOCK_TOLERANCE: '99999' },
+      'AUTH_CLOCK_TOLERANCE',
+      /from 0 to 600/,
+    ],
+    [{ AUTH_CLOCK_TOLERANCE: ' ' }, 'AUTH_CLOCK_TOLERANCE', /empty/],
   ])('refuses %o, naming %s', (env, variable, problem) => {
     const error = failureOf(env);
     expect(error.variable).toBe(variable);
@@ -176,5 +205,66 @@ describe('AUTH_JWKS_COOLDOWN_MS', () => {
     const config = loadConfig({ AUTH_JWKS_COOLDOWN_MS: '5000' });
     expect(toAuthOptions(config).jwks).toEqual({ cooldown: 5000 });
     expect(toAuthOptions(loadConfig({})).jwks).toBeUndefined();
+  });
+});
+
+describe('AUTH_ACCEPT_CONTEXTS', () => {
+  it('becomes the module option acceptContexts, in a fixed order, without repeats', () => {
+    const config = loadConfig({ AUTH_ACCEPT_CONTEXTS: ' WS , rpc,ws' });
+    expect(config.acceptContexts).toEqual(['ws', 'rpc']);
+    expect(toAuthOptions(config).acceptContexts).toEqual(['ws', 'rpc']);
+  });
+
+  it.each(['http', 'graphql', 'ws', 'rpc'])('accepts %s', (type) => {
+    expect(loadConfig({ AUTH_ACCEPT_CONTEXTS: type }).acceptContexts).toEqual([
+      type,
+    ]);
+  });
+
+  it.each([
+    [{}],
+    [{ AUTH_ACCEPT_CONTEXTS: '' }],
+    [{ AUTH_ACCEPT_CONTEXTS: '  ' }],
+  ])('lets no context through when unset or empty: %o', (env) => {
+    const config = loadConfig(env);
+    expect(config.acceptContexts).toEqual([]);
+    expect(toAuthOptions(config)).not.toHaveProperty('acceptContexts');
+  });
+
+  it('names the variable when the module refuses the option', () => {
+    const error = toConfigError(
+      new AuthConfigurationError('acceptContexts', 'must be an array.'),
+    );
+    expect(error?.variable).toBe('AUTH_ACCEPT_CONTEXTS');
+  });
+});
+
+describe('AUTH_CLOCK_TOLERANCE', () => {
+  it.each([
+    ['0', 0],
+    ['5', 5],
+    ['60', 60],
+    ['600', 600],
+    ['007', 7],
+  ])('reads %s as the module option clockTolerance %i', (value, seconds) => {
+    const config = loadConfig({ AUTH_CLOCK_TOLERANCE: value });
+    expect(config.clockTolerance).toBe(seconds);
+    expect(toAuthOptions(config).clockTolerance).toBe(seconds);
+  });
+
+  it("keeps the module's default when unset", () => {
+    expect(toAuthOptions(loadConfig({}))).not.toHaveProperty('clockTolerance');
+  });
+
+  it('names the variable when the module refuses the option', () => {
+    const error = toConfigError(
+      new AuthConfigurationError(
+        'clockTolerance',
+        'must be between 0 and 600.',
+      ),
+    );
+    expect(error?.message).toBe(
+      'AUTH_CLOCK_TOLERANCE (option "clockTolerance") must be between 0 and 600.',
+    );
   });
 });

@@ -21,6 +21,18 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
 /** The audience of tokens minted by the embedded development issuer. */
 export const DEV_AUDIENCE = 'api://nestjs-bearer-sample';
 
+/**
+ * The Nest execution context types `AUTH_ACCEPT_CONTEXTS` may name: HTTP routes, GraphQL
+ * resolvers, WebSocket gateways and microservice message handlers.
+ */
+export const CONTEXT_TYPES = ['http', 'graphql', 'ws', 'rpc'] as const;
+
+/** A context type that `AUTH_ACCEPT_CONTEXTS` may list. */
+export type ContextTypeName = (typeof CONTEXT_TYPES)[number];
+
+/** The largest `AUTH_CLOCK_TOLERANCE`, in seconds (the module's own bound). */
+export const MAX_CLOCK_TOLERANCE = 600;
+
 /** The host the app listens on unless `HOST` says otherwise. */
 export const DEFAULT_HOST = '127.0.0.1';
 
@@ -57,6 +69,13 @@ export interface AppConfig {
   readonly algorithms: readonly JwsAlgorithm[];
   /** `AUTH_JWKS_COOLDOWN_MS` (an extension of the contract): the module's `jwks.cooldown`. */
   readonly jwksCooldownMs: number | undefined;
+  /**
+   * `AUTH_ACCEPT_CONTEXTS`: the module's `acceptContexts`, context types whose handlers
+   * run without authentication. Empty (unset or set to nothing) lets none through.
+   */
+  readonly acceptContexts: readonly ContextTypeName[];
+  /** `AUTH_CLOCK_TOLERANCE`, in seconds: the module's `clockTolerance`; unset keeps its default. */
+  readonly clockTolerance: number | undefined;
 }
 
 /** A wrong environment variable; the message is one line that starts with its name. */
@@ -82,6 +101,8 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
   tokenLocations: 'AUTH_TOKEN_LOCATIONS',
   algorithms: 'AUTH_ALGORITHMS',
   'jwks.cooldown': 'AUTH_JWKS_COOLDOWN_MS',
+  acceptContexts: 'AUTH_ACCEPT_CONTEXTS',
+  clockTolerance: 'AUTH_CLOCK_TOLERANCE',
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -158,6 +179,37 @@ function readCooldown(env: Env): number | undefined {
     );
   }
   return Number(value);
+}
+
+/** Unlike other lists, an empty value is allowed: the contract reads it as "none". */
+function readAcceptContexts(env: Env): ContextTypeName[] {
+  const name = 'AUTH_ACCEPT_CONTEXTS';
+  if ((env[name] ?? '').trim() === '') return [];
+  const list = readList(env, name) ?? [];
+  const known: readonly string[] = CONTEXT_TYPES;
+  for (const item of list) {
+    if (!known.includes(item.toLowerCase())) {
+      throw new ConfigError(
+        name,
+        `contains ${show(item)}, which is not a Nest context type; use ${CONTEXT_TYPES.join(', ')}.`,
+      );
+    }
+  }
+  const wanted = new Set(list.map((item) => item.toLowerCase()));
+  return CONTEXT_TYPES.filter((type) => wanted.has(type));
+}
+
+function readClockTolerance(env: Env): number | undefined {
+  const value = read(env, 'AUTH_CLOCK_TOLERANCE');
+  if (value === undefined) return undefined;
+  const seconds = /^\d{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!(seconds <= MAX_CLOCK_TOLERANCE)) {
+    throw new ConfigError(
+      'AUTH_CLOCK_TOLERANCE',
+      `must be a whole number of seconds from 0 to ${MAX_CLOCK_TOLERANCE}, got ${show(value)}.`,
+    );
+  }
+  return seconds;
 }
 
 function readHost(env: Env): string {
@@ -281,6 +333,8 @@ export function loadConfig(env: Env): AppConfig {
   const tokenLocations = readTokenLocations(env);
   const algorithms = readAlgorithms(env);
   const jwksCooldownMs = readCooldown(env);
+  const acceptContexts = readAcceptContexts(env);
+  const clockTolerance = readClockTolerance(env);
 
   let config: AppConfig;
   if (externalIssuer !== undefined) {
@@ -305,6 +359,8 @@ export function loadConfig(env: Env): AppConfig {
       tokenLocations,
       algorithms,
       jwksCooldownMs,
+      acceptContexts,
+      clockTolerance,
     };
   } else {
     if (jwksUri !== undefined) {
@@ -341,6 +397,8 @@ export function loadConfig(env: Env): AppConfig {
       tokenLocations,
       algorithms,
       jwksCooldownMs,
+      acceptContexts,
+      clockTolerance,
     };
   }
 
@@ -367,6 +425,12 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
   if (config.realm !== undefined) options.realm = config.realm;
   if (config.jwksCooldownMs !== undefined) {
     options.jwks = { cooldown: config.jwksCooldownMs };
+  }
+  if (config.acceptContexts.length > 0) {
+    options.acceptContexts = config.acceptContexts;
+  }
+  if (config.clockTolerance !== undefined) {
+    options.clockTolerance = config.clockTolerance;
   }
   return options;
 }
