@@ -1,6 +1,7 @@
 /**
- * Hybrid apps for the microservices e2e specs: HTTP plus a real TCP or gRPC microservice
- * on 127.0.0.1, with the auth module guarding both, and real clients for them.
+ * Hybrid apps for the microservices e2e specs: HTTP plus a real TCP, gRPC or MQTT 5
+ * microservice on 127.0.0.1, with the auth module guarding both, and real clients for
+ * them.
  */
 import { fileURLToPath } from 'node:url';
 import type { Metadata } from '@grpc/grpc-js';
@@ -17,6 +18,7 @@ import {
   ClientProxyFactory,
   GrpcMethod,
   MessagePattern,
+  MqttRecordBuilder,
   Payload,
   Transport,
   type ClientGrpc,
@@ -69,9 +71,9 @@ function meOf(caller: BearerPrincipal | undefined): MeReply {
   return { sub: caller?.sub ?? '', scopes: [...(caller?.scopes ?? [])] };
 }
 
-/** TCP message handlers, next to one public HTTP route (the app is hybrid). */
+/** Message handlers (TCP, MQTT), next to HTTP routes (the app is hybrid). */
 @Controller()
-export class TcpDocumentsController {
+export class DocumentsMessagesController {
   @Public()
   @Get('health')
   httpHealth(): { status: string } {
@@ -154,7 +156,7 @@ export const DOCUMENTS_PROTO = fileURLToPath(
 const GRPC_PACKAGE = 'bearer.test';
 
 /** The RPC transports the specs run on. */
-export type RpcTransportName = 'tcp' | 'grpc';
+export type RpcTransportName = 'tcp' | 'grpc' | 'mqtt';
 
 /** How to build a hybrid app. */
 export interface HybridAppOptions {
@@ -165,6 +167,8 @@ export interface HybridAppOptions {
   logger?: LoggerService | false;
   /** @default the transport's documents controller */
   controllers?: Type[];
+  /** The broker of the `mqtt` transport (`mqtt://127.0.0.1:PORT`). */
+  brokerUrl?: string;
 }
 
 /** A running hybrid app. */
@@ -172,17 +176,19 @@ export interface HybridApp {
   app: INestApplication;
   /** `http://127.0.0.1:PORT` of the HTTP side. */
   url: string;
-  /** The port of the microservice on 127.0.0.1. */
+  /** The port of the microservice on 127.0.0.1 (none for MQTT, a client of its broker). */
   rpcPort: number;
 }
 
 function microserviceOptions(
-  transport: RpcTransportName,
+  options: HybridAppOptions,
   port: number,
 ): MicroserviceOptions {
-  return transport === 'tcp'
-    ? { transport: Transport.TCP, options: { host: '127.0.0.1', port } }
-    : {
+  switch (options.transport) {
+    case 'tcp':
+      return { transport: Transport.TCP, options: { host: '127.0.0.1', port } };
+    case 'grpc':
+      return {
         transport: Transport.GRPC,
         options: {
           package: GRPC_PACKAGE,
@@ -190,6 +196,15 @@ function microserviceOptions(
           url: `127.0.0.1:${port}`,
         },
       };
+    case 'mqtt':
+      if (options.brokerUrl === undefined) {
+        throw new Error('the mqtt transport needs brokerUrl');
+      }
+      return {
+        transport: Transport.MQTT,
+        options: { url: options.brokerUrl, protocolVersion: 5 },
+      };
+  }
 }
 
 /**
@@ -204,9 +219,9 @@ export async function startHybridApp(
   @Module({
     imports: [auth],
     controllers: options.controllers ?? [
-      options.transport === 'tcp'
-        ? TcpDocumentsController
-        : GrpcDocumentsController,
+      options.transport === 'grpc'
+        ? GrpcDocumentsController
+        : DocumentsMessagesController,
     ],
   })
   class HybridModule {}
@@ -217,9 +232,9 @@ export async function startHybridApp(
   const app = moduleRef.createNestApplication(new ExpressAdapter(), {
     logger: options.logger ?? false,
   });
-  const port = options.transport === 'tcp' ? 0 : await findFreePort();
+  const port = options.transport === 'grpc' ? await findFreePort() : 0;
   const microservice = app.connectMicroservice<MicroserviceOptions>(
-    microserviceOptions(options.transport, port),
+    microserviceOptions(options, port),
     { inheritAppConfig: options.inheritAppConfig },
   );
   try {
@@ -263,4 +278,27 @@ export function connectGrpcClient(port: number): {
     documents: client.getService<DocumentsGrpcService>('Documents'),
     close: () => client.close(),
   };
+}
+
+/** A real MQTT 5 client of the hybrid app's message handlers, through `brokerUrl`. */
+export async function connectMqttClient(
+  brokerUrl: string,
+): Promise<ClientProxy> {
+  const client = ClientProxyFactory.create({
+    transport: Transport.MQTT,
+    options: { url: brokerUrl, protocolVersion: 5 },
+  });
+  await client.connect();
+  return client;
+}
+
+/** An MQTT message with `authorization` user properties (one per value, repeats kept). */
+export function withAuthorization(data: unknown, ...values: string[]): unknown {
+  return new MqttRecordBuilder(data)
+    .setProperties({
+      userProperties: {
+        authorization: values.length === 1 ? values[0] : values,
+      },
+    })
+    .build();
 }
