@@ -37,10 +37,12 @@ interface HandlerClass {
  *
  * - Nest applies global filters to HTTP, GraphQL and RPC handlers but never to WebSocket
  *   gateways, and a hybrid app's microservice runs no global guard unless it is connected
- *   with `inheritAppConfig: true`. So, with `globalGuard` on, the module adds its guard to
- *   every class with message handlers and its filter to those and to every gateway, as
- *   `@UseGuards()` and `@UseFilters()` would. This happens when the module is built,
- *   before Nest binds gateways and message handlers.
+ *   with `inheritAppConfig: true`. So the module adds its filter to every gateway (with
+ *   `globalGuard` off too: a gateway's own `@UseGuards(BearerGuard)` refusals would
+ *   otherwise be Nest's "Internal server error"), and, with `globalGuard` on, its guard
+ *   and filter to every class with message handlers, as `@UseGuards()` and `@UseFilters()`
+ *   would. This happens when the module is built, before Nest binds gateways and message
+ *   handlers.
  * - At module init it checks every handler: `@Public()` or `@OptionalAuth()` together with
  *   a requirement on the same handler or class is an error, across handler and class a
  *   warning (the requirement wins); with `globalGuard: false`, a requirement that no
@@ -59,7 +61,7 @@ export class BearerCoverageService implements OnModuleInit {
     private readonly guard: BearerGuard,
     private readonly filter: BearerExceptionFilter,
   ) {
-    if (options.globalGuard) this.bindTransports();
+    this.bindTransports();
   }
 
   onModuleInit(): void {
@@ -152,8 +154,9 @@ export class BearerCoverageService implements OnModuleInit {
             (type.prototype as Record<string, object>)[name],
           ) !== undefined,
       );
-      if (hasMessageHandlers) this.addOwn(GUARDS_METADATA, type, this.guard);
-      if (hasMessageHandlers || isGateway) {
+      const guarded = hasMessageHandlers && this.options.globalGuard;
+      if (guarded) this.addOwn(GUARDS_METADATA, type, this.guard);
+      if (guarded || isGateway) {
         this.addOwn(EXCEPTION_FILTERS_METADATA, type, this.filter);
       }
     }

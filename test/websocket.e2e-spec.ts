@@ -3,7 +3,7 @@
  * loopback JWKS, real tokens, real `ws` clients. The upgrade is refused as a REST route
  * would be, each message is authorized, and the socket closes when its token expires.
  */
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, UseGuards } from '@nestjs/common';
 import {
   SubscribeMessage,
   WebSocketGateway,
@@ -11,6 +11,7 @@ import {
   type WsResponse,
 } from '@nestjs/websockets';
 import {
+  BearerGuard,
   OptionalAuth,
   Principal,
   Public,
@@ -105,6 +106,18 @@ class OptionalGateway {
   @SubscribeMessage('ping')
   ping(): WsResponse<string> {
     return { event: 'pong', data: 'ok' };
+  }
+}
+
+/** Guarded by its own decorator, for an app with `globalGuard: false`. */
+@UseGuards(BearerGuard)
+@WebSocketGateway({ path: '/guarded' })
+class GuardedGateway {
+  @Scopes('documents.read')
+  @SubscribeMessage('documents')
+  documents(): WsResponse<string[]> {
+    calls.documents++;
+    return { event: 'documents', data: [] };
   }
 }
 
@@ -451,3 +464,55 @@ describe.each(ADAPTERS)(
     });
   },
 );
+
+describe.each(ADAPTERS)('BearerWsAdapter options on %s', (adapter) => {
+  let app: WsApp | undefined;
+
+  afterEach(async () => {
+    await app?.app.close();
+    app = undefined;
+    resetCalls();
+  });
+
+  it('with globalGuard: false, a gateway guarded by @UseGuards(BearerGuard) gets the same single error message', async () => {
+    app = await startWsApp({
+      adapter,
+      auth: { ...authOptions(), globalGuard: false },
+      gateways: [GuardedGateway],
+    });
+    const socket = await open(
+      `${app.wsUrl}/guarded`,
+      bearer(await token({ scope: 'other' })),
+    );
+    try {
+      await expect(socket.request('documents')).resolves.toMatchObject({
+        event: 'error',
+        data: { error: 'insufficient_scope', scope: 'documents.read' },
+      });
+      await expect(socket.drain(200)).resolves.toEqual([]);
+      expect(calls.documents).toBe(0);
+      expect(refusal(await refused(`${app.wsUrl}/guarded`))).toEqual(
+        NO_CREDENTIALS,
+      );
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it('with acceptContexts: ["ws"], lets upgrades and messages through unauthenticated', async () => {
+    app = await startWsApp({
+      adapter,
+      auth: { ...authOptions(), acceptContexts: ['ws'] },
+      gateways: [DocumentsGateway],
+    });
+    const socket = await open(`${app.wsUrl}/ws`);
+    try {
+      await expect(socket.request('admin')).resolves.toEqual({
+        event: 'admin',
+        data: { admin: true },
+      });
+    } finally {
+      await socket.close();
+    }
+  });
+});
