@@ -6,7 +6,13 @@
  * the same protection in the same app.
  */
 import { Catch, UseFilters, type ExceptionFilter } from '@nestjs/common';
-import { Query, Resolver } from '@nestjs/graphql';
+import {
+  Field,
+  ObjectType,
+  Query,
+  ResolveField,
+  Resolver,
+} from '@nestjs/graphql';
 import { GraphQLError } from 'graphql';
 import {
   AUTHENTICATION_REQUIRED_MESSAGE,
@@ -16,6 +22,7 @@ import {
   InsufficientAccessError,
   InsufficientScopeError,
   InvalidTokenError,
+  Public,
   Scopes,
   type AuthModuleOptions,
 } from '../lib/index.js';
@@ -205,6 +212,34 @@ class OwnFilterResolver {
   @Query(() => String, { nullable: true })
   filtered(): string {
     return 'filtered';
+  }
+}
+
+@ObjectType('Profile')
+class Profile {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { nullable: true })
+  secret?: string;
+}
+
+let secretsRead = 0;
+
+/** A field resolver with a requirement of its own, under a public root field. */
+@Resolver(() => Profile)
+class ProfileResolver {
+  @Public()
+  @Query(() => Profile)
+  profile(): Profile {
+    return { name: 'alice' };
+  }
+
+  @Scopes('profile.secret')
+  @ResolveField(() => String, { nullable: true })
+  secret(): string {
+    secretsRead++;
+    return 'secret';
   }
 }
 
@@ -539,6 +574,46 @@ describe.each(GRAPHQL_DRIVERS)(
       });
       expect(resolverCalls.documents).toBeUndefined();
       expectNothingInternal(answer);
+    });
+  },
+);
+
+describe.each(GRAPHQL_DRIVERS)(
+  'GraphQL on $driver with guards on field resolvers',
+  ({ driver }) => {
+    let app: GraphqlApp;
+
+    beforeAll(async () => {
+      app = await startGraphqlApp({
+        driver,
+        auth: authOptions(),
+        resolvers: [ProfileResolver],
+        fieldResolverEnhancers: ['guards', 'filters'],
+      });
+    });
+
+    afterAll(() => app?.app.close());
+
+    it('refuses a @ResolveField() with its own requirement; the parent keeps its data', async () => {
+      secretsRead = 0;
+      const answer = await app.request({
+        query: '{ profile { name secret } }',
+      });
+      // The refused field is not a root field: the response stays 200.
+      expect(answer.status).toBe(200);
+      expect(answer.challenge).toBeUndefined();
+      expect(answer.data).toEqual({ profile: { name: 'alice', secret: null } });
+      expect(answer.errors[0]).toMatchObject({
+        path: ['profile', 'secret'],
+        extensions: { code: 'unauthenticated', status: 401 },
+      });
+      expect(secretsRead).toBe(0);
+      const granted = await app.request({
+        query: '{ profile { secret } }',
+        headers: bearer(await tokens.mint({ scope: 'profile.secret' })),
+      });
+      expect(granted.data).toEqual({ profile: { secret: 'secret' } });
+      expect(secretsRead).toBe(1);
     });
   },
 );

@@ -174,6 +174,8 @@ export interface GraphqlAppOptions {
   readonly debug?: boolean;
   /** @default [ScenarioResolver] */
   readonly resolvers?: Type[];
+  /** The GraphQL module's `fieldResolverEnhancers`. @default [] */
+  readonly fieldResolverEnhancers?: ('guards' | 'interceptors' | 'filters')[];
 }
 
 /** What a GraphQL request sends. */
@@ -215,11 +217,13 @@ function graphqlModule(options: GraphqlAppOptions): DynamicModule {
     return GraphQLModule.forRoot<MercuriusDriverConfig>({
       driver: MercuriusDriver,
       autoSchemaFile: true,
+      fieldResolverEnhancers: options.fieldResolverEnhancers,
     });
   }
   return GraphQLModule.forRoot<ApolloDriverConfig>({
     driver: ApolloDriver,
     autoSchemaFile: true,
+    fieldResolverEnhancers: options.fieldResolverEnhancers,
     ...(options.debug === true && { includeStacktraceInErrorResponses: true }),
   });
 }
