@@ -212,10 +212,10 @@ export class BearerWsAdapter extends WsAdapter {
         return;
       }
       if (outcome instanceof Promise) {
-        outcome.then(
-          (authentication) => open(authentication.principal),
-          refuse,
-        );
+        outcome
+          .then((authentication) => open(authentication.principal), refuse)
+          // A failure past the verdict (say, in ws itself) loses this upgrade only.
+          .catch(() => socket.destroy());
       } else {
         open(outcome.principal);
       }
