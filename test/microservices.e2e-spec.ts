@@ -17,6 +17,7 @@ import {
 } from './support/jwks-server.js';
 import {
   connectTcpClient,
+  eventCalls,
   handlerCalls,
   resetHandlerCalls,
   startHybridApp,
@@ -131,6 +132,15 @@ describe.each([
     expect(handlerCalls.health).toBe(1);
   });
 
+  it('never runs an @EventPattern() handler for an event without credentials', async () => {
+    await firstValueFrom(client.emit('documents.created', { id: 2 }), {
+      defaultValue: undefined,
+    });
+    // TCP keeps order on one connection: once this reply is in, the event was handled.
+    await firstValueFrom(client.send('health', {}));
+    expect(eventCalls.created).toBe(0);
+  });
+
   it('still guards the HTTP side of the hybrid app', async () => {
     expect((await send(`${url}/me`)).status).toBe(401);
     expect((await send(`${url}/health`)).status).toBe(200);
@@ -177,6 +187,14 @@ describe.each([
         scopes: [],
       });
       expect(handlerCalls).toEqual({ list: 1, me: 1, health: 0 });
+    });
+
+    it('lets events through too', async () => {
+      await firstValueFrom(client.emit('documents.created', { id: 2 }), {
+        defaultValue: undefined,
+      });
+      await firstValueFrom(client.send('health', {}));
+      expect(eventCalls.created).toBe(1);
     });
 
     it('still guards HTTP routes', async () => {

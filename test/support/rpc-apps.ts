@@ -16,6 +16,7 @@ import {
 } from '@nestjs/common';
 import {
   ClientProxyFactory,
+  EventPattern,
   GrpcMethod,
   MessagePattern,
   MqttRecordBuilder,
@@ -40,11 +41,15 @@ import { findFreePort } from './sample-app-process.js';
 /** How often each message handler ran; the specs reset it before every case. */
 export const handlerCalls = { list: 0, me: 0, health: 0 };
 
+/** How often each event handler ran, with {@link handlerCalls}. */
+export const eventCalls = { created: 0 };
+
 /** Sets every counter of {@link handlerCalls} back to 0. */
 export function resetHandlerCalls(): void {
   handlerCalls.list = 0;
   handlerCalls.me = 0;
   handlerCalls.health = 0;
+  eventCalls.created = 0;
 }
 
 /** A document as the handlers answer it. */
@@ -106,6 +111,12 @@ export class DocumentsMessagesController {
   health(): { status: string } {
     handlerCalls.health++;
     return { status: 'ok' };
+  }
+
+  @Scopes('documents.write')
+  @EventPattern('documents.created')
+  created(@Payload() _event: unknown): void {
+    eventCalls.created++;
   }
 }
 
