@@ -7,9 +7,10 @@ import type {
 
 /**
  * WebSocket gateways: the token is checked once, on the upgrade request, by
- * `BearerWsAdapter`, which keeps the principal on the socket. A socket without one (a
- * gateway served by another adapter) has no credentials, so a protected message handler
- * refuses it.
+ * `BearerWsAdapter` (`nestjs-bearer/ws`), which keeps the principal on the socket. A
+ * socket without one (a gateway served by another adapter, or opened on an
+ * `@OptionalAuth()` path without credentials) has no credentials, so a protected message
+ * handler refuses it. The guard still checks the principal's `exp` on every message.
  */
 export const wsContext: TransportContext = {
   type: 'ws',
