@@ -286,6 +286,30 @@ describe.each(ADAPTERS)('WebSocket gateways on %s', (adapter) => {
     });
   });
 
+  it('refuses an upgrade with two Authorization headers as a REST route does (400)', async () => {
+    const authorization = [
+      `Bearer ${await token()}`,
+      `Bearer ${await token({ sub: 'mallory' })}`,
+    ];
+    const upgrade = outcome(
+      await send(`${app.wsUrl.replace(/^ws/, 'http')}/ws`, {
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          authorization,
+        },
+      }),
+    );
+    const rest = outcome(
+      await send(`${app.url}/rest`, { headers: { authorization } }),
+    );
+    expect(upgrade.status).toBe(400);
+    expect(upgrade).toEqual(rest);
+    expect(calls.connection).toBe(0);
+  });
+
   it('opens with a valid token and answers messages with the principal', async () => {
     const socket = await openWith(
       bearer(await token({ scope: 'documents.read' })),
