@@ -18,6 +18,11 @@ import {
 } from './token-extractor.js';
 import { inspectToken, type InspectedToken } from './token-policy.js';
 import { verifyJwsSignature } from './token-verifier.js';
+import {
+  traceMaybeAsync,
+  verifyTrace,
+  type VerifyTraceContext,
+} from './diagnostics.js';
 
 /**
  * A transport-neutral request for credentials: the parts of an HTTP request the RFC 6750
@@ -144,9 +149,23 @@ export class BearerAuthenticator {
     token: string,
     request?: CredentialRequest,
   ): BearerPrincipal | Promise<BearerPrincipal> {
+    if (!verifyTrace.hasSubscribers) {
+      return this.verifyChecked(token, request, undefined);
+    }
+    const trace: VerifyTraceContext = {};
+    return traceMaybeAsync(verifyTrace, trace, () =>
+      this.verifyChecked(token, request, trace),
+    );
+  }
+
+  private verifyChecked(
+    token: string,
+    request: CredentialRequest | undefined,
+    trace: VerifyTraceContext | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
     let result: BearerPrincipal | Promise<BearerPrincipal>;
     try {
-      result = this.verifyOnce(token, request);
+      result = this.verifyOnce(token, request, trace);
     } catch (error) {
       return this.fail(error, token);
     }
@@ -158,13 +177,16 @@ export class BearerAuthenticator {
   private verifyOnce(
     token: string,
     request: CredentialRequest | undefined,
+    trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     const cached = this.readCache(token);
+    if (trace !== undefined) trace.cached = cached !== undefined;
     if (cached !== undefined) {
       return this.runHooks(cached, { token, cached: true, request });
     }
     // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = inspectToken(token, this.options);
+    if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.
     const key = source.getKnownKey(inspected.kid, inspected.alg);

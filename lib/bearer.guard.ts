@@ -27,6 +27,7 @@ import {
 import type { BearerPrincipal } from './claims.js';
 import { transportContextOf, type TransportContext } from './contexts/index.js';
 import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
+import { publishAuthenticated, publishRefused } from './diagnostics.js';
 import { markAuthenticated } from './request-state.js';
 import {
   resolveRouteRequirements,
@@ -191,6 +192,7 @@ export class BearerGuard implements CanActivate {
   ): void {
     transport.attachPrincipal(context, principal);
     this.authorize(route, principal);
+    publishAuthenticated(transport.type);
   }
 
   /** A principal authenticated earlier (a WebSocket's) must still be within its `exp`. */
@@ -215,6 +217,7 @@ export class BearerGuard implements CanActivate {
     error: unknown,
   ): never | Promise<never> {
     const bearerError = toBearerError(error);
+    publishRefused(context.getType(), bearerError);
     const send = (): never => {
       const { challenge } = this.challenges.render(bearerError);
       if (challenge !== undefined && transport !== undefined) {

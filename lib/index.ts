@@ -44,6 +44,13 @@ export {
   WS_ERROR_EVENT,
 } from './bearer-exception.filter.js';
 export { JwtBearerStrategy } from './jwt-bearer.strategy.js';
+export { BEARER_CHANNELS } from './diagnostics.js';
+export type {
+  AuthenticatedMessage,
+  FetchTraceContext,
+  RefusedMessage,
+  VerifyTraceContext,
+} from './diagnostics.js';
 export { IssuerKeysService } from './keys/issuer-keys.service.js';
 export type { RouteAccess } from './route-requirements.js';
 export { UNAUTHENTICATED_CODE } from './contexts/graphql-error.js';

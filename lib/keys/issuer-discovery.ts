@@ -8,6 +8,7 @@ import {
   type FetchLimits,
 } from './fetch-json.js';
 import { retryDelay, type KeySourceLogger } from './jwks-key-source.js';
+import { discoveryFetchTrace } from '../diagnostics.js';
 
 /** The fields of an OpenID Provider / RFC 8414 metadata document the module reads. */
 export interface IssuerMetadata {
@@ -59,7 +60,12 @@ export class IssuerDiscovery {
         new KeySourceFetchError('discovery failed recently'),
       );
     }
-    this.inflight = this.fetchMetadata()
+    const fetched = discoveryFetchTrace.hasSubscribers
+      ? discoveryFetchTrace.tracePromise(() => this.fetchMetadata(), {
+          issuer: this.issuer,
+        })
+      : this.fetchMetadata();
+    this.inflight = fetched
       .then((metadata) => {
         this.metadata = metadata;
         this.failures = 0;

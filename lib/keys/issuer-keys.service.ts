@@ -48,22 +48,25 @@ export class IssuerKeysService implements OnApplicationBootstrap {
             options.jwks,
             log,
           );
+    if (shared !== undefined && options.issuers.length === 1) {
+      shared.traceIssuer = options.issuers[0];
+    }
     for (const issuer of options.issuers) {
       // A `{tenantid}` template names no real issuer, so it has no discovery document.
       if (!issuer.includes(TENANT_PLACEHOLDER)) {
         this.discoveries.set(issuer, new IssuerDiscovery(issuer, limits, log));
       }
       const discovery = this.discoveries.get(issuer);
-      this.sources.set(
-        issuer,
-        shared ??
-          new JwksKeySource(
-            async () =>
-              (await (discovery as IssuerDiscovery).resolve()).jwks_uri,
-            options.jwks,
-            log,
-          ),
-      );
+      let source = shared;
+      if (source === undefined) {
+        source = new JwksKeySource(
+          async () => (await (discovery as IssuerDiscovery).resolve()).jwks_uri,
+          options.jwks,
+          log,
+        );
+        source.traceIssuer = issuer;
+      }
+      this.sources.set(issuer, source);
     }
   }
 

@@ -10,6 +10,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwksRsa from 'jwks-rsa';
 import { AuthServerError, InvalidTokenError } from '../bearer.errors.js';
 import { fetchJson } from './fetch-json.js';
+import { jwksFetchTrace } from '../diagnostics.js';
 import type { JwksOptions } from '../auth-options.js';
 
 /** A signing key of the set. */
@@ -44,6 +45,8 @@ export function retryDelay(failures: number, cooldown: number): number {
 export class JwksKeySource {
   /** How many JWKS fetches were started (for tests, benchmarks and metrics). */
   fetches = 0;
+  /** The issuer named in fetch traces; `undefined` for a JWKS shared by several issuers. */
+  traceIssuer: string | undefined;
 
   private keys = new Map<string, SigningKeyEntry>();
   /** The set's only key, which also matches tokens without `kid`; none when there are more. */
@@ -223,7 +226,14 @@ export class JwksKeySource {
     this.lastFetchStart = this.now();
     let signingKeys: jwksRsa.SigningKey[];
     try {
-      signingKeys = await this.client.getSigningKeys();
+      signingKeys = jwksFetchTrace.hasSubscribers
+        ? await jwksFetchTrace.tracePromise(
+            () => this.client.getSigningKeys(),
+            {
+              issuer: this.traceIssuer,
+            },
+          )
+        : await this.client.getSigningKeys();
     } catch (error) {
       this.lastFetchFailed = true;
       this.retryAfter = this.now() + this.backoff();
