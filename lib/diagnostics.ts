@@ -34,6 +34,8 @@ export interface VerifyTraceContext {
   issuer?: string;
   /** The failure, on `error`. */
   error?: unknown;
+  /** Whether the verification went asynchronous (it then ends with `asyncEnd`); set at `end`. */
+  async?: boolean;
 }
 
 /** The context of a `jwks-fetch` or `discovery-fetch` trace. */
@@ -108,7 +110,10 @@ export function publishRefused(transport: string, error: BearerError): void {
  * Runs `fn` inside a trace, whether it answers synchronously or with a promise, the way
  * `traceSync` and `tracePromise` would. Only called when the trace has subscribers.
  */
-export function traceMaybeAsync<C extends { error?: unknown }, T>(
+export function traceMaybeAsync<
+  C extends { error?: unknown; async?: boolean },
+  T,
+>(
   trace: ReturnType<typeof tracingChannel<C, C>>,
   context: C,
   fn: () => T | Promise<T>,
@@ -123,6 +128,7 @@ export function traceMaybeAsync<C extends { error?: unknown }, T>(
     trace.end.publish(context);
     throw error;
   }
+  context.async = result instanceof Promise;
   trace.end.publish(context);
   if (!(result instanceof Promise)) return result;
   return result.then(
