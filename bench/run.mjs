@@ -1,11 +1,12 @@
-// The load benchmark of issue 5: every variant is its own Nest server process (pinned to
-// one core), loaded by autocannon from this process (pinned to another core), in
+// The load benchmark of issues 5 and 10: every variant is its own Nest server process
+// (pinned to one core), loaded by autocannon from this process (pinned to another core), in
 // alternating rounds A B C D E, A B C D E, … per scenario. Prints medians, ratios to the
-// unprotected route measured in the same rounds, p99 latency and peak RSS, and writes
-// bench/results/latest.md and latest.json.
+// unprotected route and to the crypto.verify floor measured in the same rounds, p99
+// latency and peak RSS per variant and scenario, and writes bench/results/latest.md and
+// latest.json.
 //
-//   npm run bench                     full run (3 rounds of 5 s per scenario, ~5 minutes)
-//   npm run bench -- --quick          smoke run (1 round of 2 s, ~1 minute)
+//   npm run bench                     full run (3 rounds of 5 s, 5 scenarios, ~12 minutes)
+//   npm run bench -- --quick          smoke run (1 round of 2 s, ~2.5 minutes)
 //   npm run bench -- --help           every option
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -23,10 +24,12 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import {
   AUDIENCE,
+  mintFreshPool,
   mintInvalidPool,
   mintValid,
   mintValidPool,
   startIssuer,
+  tamperPool,
 } from './support/issuer.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -58,34 +61,62 @@ const VARIANTS = [
     file: 'nestjs-bearer.mjs',
   },
   {
+    // Not a peer: the floor of a guard that verifies, in every scenario (its own 401 in the
+    // invalid and tampered ones). Decode, iss/aud/exp, crypto.verify on a cached KeyObject.
+    id: 'crypto-verify-floor',
+    label:
+      'floor: a Nest guard that decodes, checks iss/aud/exp and calls crypto.verify on a cached KeyObject',
+    file: 'crypto-verify-floor.mjs',
+  },
+  {
     // Not a peer: the floor of any Nest guard, which admits every request and does nothing.
     id: 'nest-guard-floor',
     label: 'floor: a Nest guard that only returns true',
     file: 'nest-guard-floor.mjs',
-    scenarios: ['reused', 'distinct'],
+    scenarios: ['reused', 'distinct', 'fresh'],
   },
   {
     // Not a peer: the floor any Nest guard meets when it throws, with no token work at all.
     id: 'nest-exception-floor',
     label: 'floor: a Nest guard that only throws UnauthorizedException',
     file: 'nest-exception-floor.mjs',
-    scenarios: ['invalid'],
+    scenarios: ['invalid', 'tampered'],
   },
 ];
 const BASELINE = 'unprotected';
+/** The variant the fresh and tampered goals of issue 10 are measured against. */
+const VERIFY_FLOOR = 'crypto-verify-floor';
+/** nestjs-bearer's default tokenCache.maxEntries: a fresh pool larger than it never hits. */
+const DEFAULT_CACHE_ENTRIES = 10_000;
 
 const SCENARIOS = [
   { id: 'reused', label: 'one reused token', expected: 200 },
   { id: 'distinct', label: '1,000 distinct tokens', expected: 200 },
   { id: 'invalid', label: 'invalid tokens', expected: 401 },
+  // Pre-minted and cycled with one cursor per server that persists across warm-up and
+  // rounds: a token comes back only after every other one of the pool, so with more tokens
+  // than the LRU cache holds (10,000 by default), nestjs-bearer with its cache on misses
+  // on every request too.
+  {
+    id: 'fresh',
+    label: 'fresh tokens (never seen before)',
+    expected: 200,
+  },
+  {
+    id: 'tampered',
+    label: 'tampered signatures (1,000 distinct)',
+    expected: 401,
+  },
 ];
 
 const USAGE = `Usage: node bench/run.mjs [options]
-  --quick              1 round of 2 s, 1 s warm-up (a smoke run of about a minute)
+  --quick              1 round of 2 s, 1 s warm-up (a smoke run of about 2.5 minutes)
   --rounds N           rounds per scenario (default 3)
   --duration S         seconds per variant per round (default 5)
   --warmup S           warm-up seconds per variant per scenario (default 3)
   --connections N      autocannon connections (default 50)
+  --fresh-tokens N     tokens pre-minted for the fresh scenario (default 20000; more than
+                       ${DEFAULT_CACHE_ENTRIES}, nestjs-bearer's cache size, so its cache never hits)
   --scenarios a,b      subset of ${SCENARIOS.map((s) => s.id).join(', ')}
   --variants a,b       subset of ${VARIANTS.map((v) => v.id).join(', ')} (unprotected is always run)
   --no-build           use dist/ as it is instead of running scripts/build-if-needed.mjs
@@ -126,6 +157,7 @@ function readOptions() {
       duration: { type: 'string' },
       warmup: { type: 'string' },
       connections: { type: 'string' },
+      'fresh-tokens': { type: 'string' },
       scenarios: { type: 'string' },
       variants: { type: 'string' },
       'no-build': { type: 'boolean', default: false },
@@ -163,6 +195,7 @@ function readOptions() {
     duration: number('duration', values.quick ? 2 : 5, 1),
     warmup: number('warmup', values.quick ? 1 : 3, 0),
     connections: number('connections', 50, 1),
+    freshTokens: number('fresh-tokens', 20_000, 1),
     scenarios: subset('scenarios', SCENARIOS),
     variants: subset('variants', VARIANTS),
     build: !values['no-build'],
@@ -384,7 +417,7 @@ async function stopServer(server) {
 // ---------------------------------------------------------------------------------------
 // Load.
 
-async function load(port, tokens, seconds, connections) {
+async function load(port, tokens, seconds, connections, cursor) {
   const options = {
     url: `http://127.0.0.1:${port}/data`,
     connections,
@@ -395,14 +428,15 @@ async function load(port, tokens, seconds, connections) {
   if (tokens.length === 1) {
     options.headers = { authorization: `Bearer ${tokens[0]}` };
   } else {
-    // One counter for all connections: consecutive requests carry consecutive tokens.
-    let next = 0;
+    // One counter for all connections, kept by the server across warm-up and rounds:
+    // consecutive requests carry consecutive tokens, and a token comes back only after
+    // every other token of the pool.
     options.requests = [
       {
         setupRequest(request) {
           request.headers = {
             ...request.headers,
-            authorization: `Bearer ${tokens[next++ % tokens.length]}`,
+            authorization: `Bearer ${tokens[cursor.next++ % tokens.length]}`,
           };
           return request;
         },
@@ -436,7 +470,14 @@ function readCpuMs(pid) {
 async function measure(server, tokens, seconds, connections, expected) {
   const serverCpuBefore = readCpuMs(server.child.pid);
   const driverCpuBefore = process.cpuUsage();
-  const result = await load(server.port, tokens, seconds, connections);
+  server.cursor ??= { next: 0 };
+  const result = await load(
+    server.port,
+    tokens,
+    seconds,
+    connections,
+    server.cursor,
+  );
   const serverCpuAfter = readCpuMs(server.child.pid);
   const driverCpu = process.cpuUsage(driverCpuBefore);
   const responses = Object.values(result.statusCodeStats ?? {}).reduce(
@@ -574,7 +615,16 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
     };
   });
   const base = rows.find((row) => row.variant === BASELINE);
+  const floor = rows.find((row) => row.variant === VERIFY_FLOOR);
   for (const row of rows) {
+    // Against the crypto.verify floor of the same rounds (the fresh and tampered goals).
+    row.floorRatio =
+      floor === undefined ? undefined : row.medianRps / floor.medianRps;
+    row.floorCpuRatio =
+      floor?.serverCpuUsPerResponse === undefined ||
+      row.serverCpuUsPerResponse === undefined
+        ? undefined
+        : floor.serverCpuUsPerResponse / row.serverCpuUsPerResponse;
     row.ratio = row.medianRps / base.medianRps;
     // What the ratio would be if both servers were saturated: CPU per response, inverted.
     row.cpuRatio =
@@ -682,6 +732,135 @@ function goalRows(results) {
   return goals;
 }
 
+/** The benchmark goals of issue 10: against the crypto.verify floor, the peers and Nest. */
+function goalRowsIssue10(results) {
+  const cell = (scenario, variant) =>
+    results
+      .find((r) => r.scenario === scenario)
+      ?.rows.find((row) => row.variant === variant);
+  const peers = ['passport-jwks-rsa', 'express-oauth2-jwt-bearer'];
+  const verdict = (scenario, rows, met) =>
+    rows.some((row) => row?.saturated === false) ||
+    cell(scenario, BASELINE)?.saturated === false
+      ? `unreliable (server CPU < 90%); ${met ? 'yes' : 'no'} as measured`
+      : met
+        ? 'yes'
+        : 'no';
+  const x = (n) => (n === undefined ? 'n/a' : `${n.toFixed(2)}x`);
+  const goals = [];
+  for (const variant of ['nestjs-bearer', 'nestjs-bearer-no-cache']) {
+    const fresh = cell('fresh', variant);
+    if (fresh?.floorRatio !== undefined) {
+      const best = Math.max(...peers.map((p) => cell('fresh', p)?.ratio ?? 0));
+      goals.push([
+        variant,
+        'fresh tokens >= 0.95x the crypto.verify floor, ahead of every peer',
+        verdict(
+          'fresh',
+          [
+            fresh,
+            cell('fresh', VERIFY_FLOOR),
+            ...peers.map((p) => cell('fresh', p)),
+          ],
+          fresh.floorRatio >= 0.95 && fresh.ratio > best,
+        ),
+        `${x(fresh.floorRatio)} floor (${x(fresh.floorCpuRatio)} by CPU), ${x(fresh.ratio)} unprotected (best peer ${x(best)})`,
+      ]);
+    }
+    const tampered = cell('tampered', variant);
+    if (tampered?.floorRatio !== undefined) {
+      const auth0 = cell('tampered', 'express-oauth2-jwt-bearer');
+      goals.push([
+        variant,
+        "tampered signatures >= 0.9x the floor's own 401, ahead of Auth0's middleware",
+        verdict(
+          'tampered',
+          [tampered, cell('tampered', VERIFY_FLOOR), auth0],
+          tampered.floorRatio >= 0.9 &&
+            (auth0 === undefined || tampered.ratio > auth0.ratio),
+        ),
+        `${x(tampered.floorRatio)} floor (${x(tampered.floorCpuRatio)} by CPU), Auth0 ${x(auth0?.ratio)} vs ${x(tampered.ratio)} unprotected`,
+      ]);
+    }
+    const invalid = cell('invalid', variant);
+    if (invalid) {
+      const thrower = cell('invalid', 'nest-exception-floor');
+      goals.push([
+        variant,
+        "refused before the signature >= 0.65x unprotected, ahead of Nest's throwing guard",
+        verdict(
+          'invalid',
+          [invalid, thrower],
+          invalid.ratio >= 0.65 &&
+            (thrower === undefined || invalid.ratio > thrower.ratio),
+        ),
+        `${x(invalid.ratio)} (${x(invalid.cpuRatio)} by CPU), throwing guard ${x(thrower?.ratio)}`,
+      ]);
+    }
+    const reused = cell('reused', variant);
+    if (reused) {
+      goals.push([
+        variant,
+        'one reused token >= 0.90x',
+        verdict('reused', [reused], reused.ratio >= 0.9),
+        `${x(reused.ratio)} (${x(reused.cpuRatio)} by CPU)`,
+      ]);
+    }
+    const distinct = cell('distinct', variant);
+    if (distinct) {
+      goals.push([
+        variant,
+        '1,000 distinct tokens >= 0.80x',
+        verdict('distinct', [distinct], distinct.ratio >= 0.8),
+        `${x(distinct.ratio)} (${x(distinct.cpuRatio)} by CPU)`,
+      ]);
+    }
+    const deltas = results
+      .map((r) => [
+        r.scenario,
+        r.rows.find((row) => row.variant === variant)?.rssDelta,
+      ])
+      .filter(([, d]) => d !== undefined);
+    if (deltas.length > 0) {
+      const [worstScenario, worst] = deltas.reduce((a, b) =>
+        b[1] > a[1] ? b : a,
+      );
+      goals.push([
+        variant,
+        'peak RSS <= unprotected + 20 MB in every scenario (default V8 flags)',
+        worst <= 20 * 2 ** 20 ? 'yes' : 'no',
+        `${signedMb(worst)} MB (worst: ${worstScenario})`,
+      ]);
+    }
+  }
+  return goals;
+}
+
+/** Peak RSS of every variant in every scenario, and its difference from unprotected. */
+function renderPeakRss(results) {
+  const variants = [
+    ...new Set(results.flatMap((r) => r.rows.map((row) => row.variant))),
+  ];
+  const lines = [
+    '',
+    '### Peak RSS (VmHWM) by variant and scenario, MB (difference from unprotected)',
+    '',
+    `| variant | ${results.map((r) => r.scenario).join(' | ')} |`,
+    `| --- | ${results.map(() => '---:').join(' | ')} |`,
+  ];
+  for (const variant of variants) {
+    const cells = results.map((r) => {
+      const row = r.rows.find((candidate) => candidate.variant === variant);
+      if (row === undefined) return '';
+      return variant === BASELINE
+        ? mb(row.peakRss)
+        : `${mb(row.peakRss)} (${signedMb(row.rssDelta)})`;
+    });
+    lines.push(`| ${variant} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
 function renderMarkdown(results, facts, options, startedAt, seconds) {
   const lines = [];
   lines.push('# nestjs-bearer load benchmark', '');
@@ -704,15 +883,15 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
   );
   lines.push('');
   lines.push(
-    '| scenario | variant | req/s (median) | x unprotected | x unprotected by CPU | p99 ms | server CPU µs/resp | server CPU | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |',
+    '| scenario | variant | req/s (median) | x unprotected | x unprotected by CPU | x verify floor (by CPU) | p99 ms | server CPU µs/resp | server CPU | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |',
   );
   lines.push(
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const result of results) {
     for (const row of result.rows) {
       lines.push(
-        `| ${result.label} | ${row.label} | ${row.medianRps.toFixed(0)} | ${row.ratio.toFixed(2)} | ${row.cpuRatio === undefined ? 'n/a' : row.cpuRatio.toFixed(2)} | ${row.p99} | ${fixed(row.serverCpuUsPerResponse)} | ${percent(row.serverCpuShare)} | ${mb(row.peakRss)} | ${row.variant === BASELINE ? '' : signedMb(row.rssDelta)} | ${row.variant === BASELINE ? '' : row.jwksFetches} | ${row.unexpected} of ${row.responses} |`,
+        `| ${result.label} | ${row.label} | ${row.medianRps.toFixed(0)} | ${row.ratio.toFixed(2)} | ${row.cpuRatio === undefined ? 'n/a' : row.cpuRatio.toFixed(2)} | ${row.floorRatio === undefined ? 'n/a' : `${row.floorRatio.toFixed(2)} (${row.floorCpuRatio === undefined ? 'n/a' : row.floorCpuRatio.toFixed(2)})`} | ${row.p99} | ${fixed(row.serverCpuUsPerResponse)} | ${percent(row.serverCpuShare)} | ${mb(row.peakRss)} | ${row.variant === BASELINE ? '' : signedMb(row.rssDelta)} | ${row.variant === BASELINE ? '' : row.jwksFetches} | ${row.unexpected} of ${row.responses} |`,
       );
     }
   }
@@ -727,6 +906,7 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
       '(valid tokens, and every request to the unprotected route) or 401 (invalid tokens), plus errors and timeouts. ' +
       `OpenID discovery requests (nestjs-bearer reads the challenge's authorization_uri from it): ${results.map((r) => `${r.scenario} ${r.discoveryRequests}`).join(', ')}.`,
   );
+  lines.push(...renderPeakRss(results));
   const goals = goalRows(results);
   if (goals.length > 0) {
     lines.push(
@@ -735,6 +915,16 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
       '| --- | --- | --- | --- |',
     );
     for (const [variant, goal, met, measured] of goals)
+      lines.push(`| ${goal} | ${variant} | ${measured} | ${met} |`);
+  }
+  const goals10 = goalRowsIssue10(results);
+  if (goals10.length > 0) {
+    lines.push(
+      '',
+      '| goal (issue 10) | variant | measured | met |',
+      '| --- | --- | --- | --- |',
+    );
+    for (const [variant, goal, met, measured] of goals10)
       lines.push(`| ${goal} | ${variant} | ${measured} | ${met} |`);
   }
   return lines.join('\n') + '\n';
@@ -763,11 +953,33 @@ async function main() {
 
   const issuer = await startIssuer();
   try {
-    const tokenSets = {
-      reused: [await mintValid(issuer)],
-      distinct: await mintValidPool(issuer, 1000),
-      invalid: await mintInvalidPool(issuer, 300),
+    // Only the selected scenarios' tokens: the fresh pool alone takes seconds to sign.
+    const mint = {
+      reused: async () => [await mintValid(issuer)],
+      distinct: () => mintValidPool(issuer, 1000),
+      invalid: () => mintInvalidPool(issuer, 300),
+      fresh: () => mintFreshPool(issuer, options.freshTokens),
+      tampered: async () => tamperPool(await mintValidPool(issuer, 1000)),
     };
+    const tokenSets = {};
+    for (const scenario of options.scenarios) {
+      const mintStart = performance.now();
+      tokenSets[scenario.id] = await mint[scenario.id]();
+      const mintSeconds = (performance.now() - mintStart) / 1000;
+      if (mintSeconds > 1) {
+        console.log(
+          `minted ${tokenSets[scenario.id].length} tokens for ${scenario.id} in ${mintSeconds.toFixed(1)} s`,
+        );
+      }
+    }
+    if (
+      tokenSets.fresh !== undefined &&
+      tokenSets.fresh.length <= DEFAULT_CACHE_ENTRIES
+    ) {
+      console.warn(
+        `--fresh-tokens ${tokenSets.fresh.length} <= ${DEFAULT_CACHE_ENTRIES}: nestjs-bearer with its cache on can hit once the pool has been cycled`,
+      );
+    }
     const results = [];
     for (const scenario of options.scenarios) {
       results.push(
