@@ -55,6 +55,7 @@ describe('resolveAuthOptions', () => {
           cooldown: 30_000,
           staleMaxAge: 86_400_000,
           maxResponseBytes: 524_288,
+          requireAtStartup: false,
         },
         tokenCache: { maxEntries: 10_000, maxAge: 300 },
         acceptContexts: [],
@@ -109,6 +110,7 @@ describe('resolveAuthOptions', () => {
           cooldown: 0,
           staleMaxAge: 0,
           maxResponseBytes: 1024,
+          requireAtStartup: true,
         },
         tokenCache: { maxEntries: 1, maxAge: 1 },
         acceptContexts: ['rpc', 'kafka', 'rpc'],
@@ -136,6 +138,7 @@ describe('resolveAuthOptions', () => {
           cooldown: 0,
           staleMaxAge: 0,
           maxResponseBytes: 1024,
+          requireAtStartup: true,
         },
         tokenCache: { maxEntries: 1, maxAge: 1 },
         acceptContexts: ['rpc', 'kafka'],
@@ -179,6 +182,7 @@ describe('resolveAuthOptions', () => {
         cooldown: 30_000,
         staleMaxAge: 86_400_000,
         maxResponseBytes: 524_288,
+        requireAtStartup: false,
       });
       expect(resolved.tokenCache).toEqual({ maxEntries: 10_000, maxAge: 60 });
     });

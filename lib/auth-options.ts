@@ -56,6 +56,14 @@ export interface JwksOptions {
    * @default 524288 (512 KiB)
    */
   maxResponseBytes?: number;
+  /**
+   * Fetch every key set (and discovery) before the app starts, and stop the start when one
+   * cannot be had, for deployments that prefer to fail fast. Off: keys are fetched in the
+   * background once the app listens, and a failure is a warning (requests then get 500
+   * until the keys can be fetched). Leave it off for an issuer served by the app itself.
+   * @default false
+   */
+  requireAtStartup?: boolean;
 }
 
 /** The verified-token cache. */
@@ -419,6 +427,7 @@ function resolveJwks(value: unknown): Required<JwksOptions> {
         'cooldown',
         'staleMaxAge',
         'maxResponseBytes',
+        'requireAtStartup',
       ].includes(key),
       `jwks.${key}`,
       'is not a known option.',
@@ -447,6 +456,11 @@ function resolveJwks(value: unknown): Required<JwksOptions> {
       512 * 1024,
       1024,
       16 * 1024 * 1024,
+    ),
+    requireAtStartup: checkBoolean(
+      jwks.requireAtStartup,
+      'jwks.requireAtStartup',
+      false,
     ),
   };
 }

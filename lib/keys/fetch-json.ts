@@ -16,7 +16,8 @@ export class KeySourceFetchError extends Error {
   }
 }
 
-async function readCapped(
+/** The body as text, refused past `maxBytes` (declared or streamed); also used by introspection. */
+export async function readCapped(
   response: Response,
   maxBytes: number,
 ): Promise<string> {

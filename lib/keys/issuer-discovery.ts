@@ -15,6 +15,8 @@ export interface IssuerMetadata {
   readonly issuer: string;
   readonly jwks_uri: string;
   readonly authorization_endpoint?: string;
+  /** Read for the OpenAPI document's `oauth2` security scheme (`nestjs-bearer/openapi`). */
+  readonly token_endpoint?: string;
 }
 
 function isHttpUrl(value: unknown): value is string {
@@ -109,6 +111,9 @@ export class IssuerDiscovery {
       authorization_endpoint: isHttpUrl(doc.authorization_endpoint)
         ? doc.authorization_endpoint
         : undefined,
+      ...(isHttpUrl(doc.token_endpoint)
+        ? { token_endpoint: doc.token_endpoint }
+        : {}),
     };
   }
 }

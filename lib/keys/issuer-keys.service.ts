@@ -71,7 +71,11 @@ export class IssuerKeysService implements OnApplicationBootstrap {
   }
 
   /** Fetches keys (and discovery) in the background so the first request is fast. */
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.jwks.requireAtStartup) {
+      await this.loadAll();
+      return;
+    }
     const host = this.adapterHost;
     // Before listen() the issuer may be unreachable for a reason that ends with it: an
     // issuer served by this very app (the sample's development issuer), or a sidecar that
@@ -84,6 +88,26 @@ export class IssuerKeysService implements OnApplicationBootstrap {
       return;
     }
     this.warmUp();
+  }
+
+  /** `jwks.requireAtStartup`: every key source must load before the app starts. */
+  private async loadAll(): Promise<void> {
+    try {
+      await Promise.all(
+        [...new Set(this.sources.values())].map((source) => source.load()),
+      );
+    } catch (error) {
+      const reason =
+        error instanceof AuthServerError
+          ? error.cause instanceof Error
+            ? error.cause.message
+            : error.internalReason
+          : 'unknown error';
+      throw new Error(
+        `nestjs-bearer: the issuer's keys could not be loaded at start (${reason}); jwks.requireAtStartup is on.`,
+        { cause: error },
+      );
+    }
   }
 
   private warmUp(): void {

@@ -19,6 +19,7 @@ const OPTIONS: Required<JwksOptions> = {
   cooldown: 30_000,
   staleMaxAge: 100_000,
   maxResponseBytes: 64 * 1024,
+  requireAtStartup: false,
 };
 
 /** A controllable clock for the source's policy; the network runs in real time. */

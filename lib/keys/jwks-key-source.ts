@@ -90,6 +90,14 @@ export class JwksKeySource {
   }
 
   /**
+   * Fetches the key set now unless one is loaded.
+   * @throws AuthServerError when it cannot be fetched or holds no usable key.
+   */
+  async load(): Promise<void> {
+    if (!this.loaded) await this.refresh();
+  }
+
+  /**
    * Whether `key` is still the current key for `kid` and still admits `alg` (the token
    * cache asks this): a JWK whose `alg` changed keeps its `KeyObject`, yet no longer
    * verifies tokens of the old algorithm.
