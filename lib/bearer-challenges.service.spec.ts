@@ -251,6 +251,8 @@ describe('BearerChallengesService', () => {
         statusCode: 403,
         error: 'insufficient_access',
         error_description: null,
+        // Never "Authentication is required." on a 403 whose text was dropped.
+        message: 'The request was refused.',
       });
     });
 

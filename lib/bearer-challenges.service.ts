@@ -23,6 +23,9 @@ const CONFIGURED_PARAMETERS = new Set([
 export const INTERNAL_ERROR_MESSAGE =
   'An internal error occurred. The request may be retried.';
 
+/** The sentence of a refusal whose own description could not be sent. */
+export const REFUSED_MESSAGE = 'The request was refused.';
+
 /** The sentence of a 401 without credentials, which has no `error` (RFC 6750 section 3.1). */
 export const AUTHENTICATION_REQUIRED_MESSAGE = 'Authentication is required.';
 
@@ -202,7 +205,10 @@ export class BearerChallengesService {
     }
     const error = params.error ?? null;
     const description = params.error_description ?? null;
-    const message = description ?? AUTHENTICATION_REQUIRED_MESSAGE;
+    // A description dropped as unsafe (app code's own text) leaves a sentence of ours.
+    const message =
+      description ??
+      (error === null ? AUTHENTICATION_REQUIRED_MESSAGE : REFUSED_MESSAGE);
     const body = problem
       ? this.problem(status, error, description, message, extras)
       : {

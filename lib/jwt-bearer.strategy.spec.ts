@@ -541,13 +541,8 @@ describe('JwtBearerStrategy', () => {
       },
     );
 
-    // FAILS against lib/jwt-bearer.strategy.ts as of this commit (a lib bug, left for the
-    // lib owner): jsonwebtoken 9 reports a key that does not fit `alg` as a plain `Error`
-    // (lib/validateAsymmetricKey.js: '"alg" parameter for "ec" key type must be one of:
-    // …'), but fromJsonWebTokenError consults JWT_MESSAGES only for name
-    // 'JsonWebTokenError', so its `"alg"|key type|asymmetric` pattern never matches and the
-    // refusal becomes the generic 'invalid' instead of 'algorithm'. Reachable through the
-    // strategy: a kid whose JWK names no `alg` and holds an EC key, under an RS256 token.
+    // jsonwebtoken 9 reports a key that does not fit `alg` as a plain `Error`
+    // ('"alg" parameter for "ec" key type must be one of: …'), not a JsonWebTokenError.
     it('maps a key of the wrong type (a plain Error from jsonwebtoken) to algorithm', () => {
       let source: unknown;
       try {

@@ -27,6 +27,7 @@ import {
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { extractToken } from './token-extractor.js';
 import { inspectToken, TENANT_PLACEHOLDER } from './token-policy.js';
+import { hasCanonicalSignature } from './token-verifier.js';
 
 /** What the strategy leaves on the request for passport-jwt's callbacks. */
 interface StrategyState {
@@ -56,6 +57,13 @@ export function fromJsonWebTokenError(error: unknown): BearerError {
   if (name === 'JsonWebTokenError' && error instanceof Error) {
     const match = JWT_MESSAGES.find(([pattern]) => pattern.test(error.message));
     return new InvalidTokenError(match?.[1] ?? 'invalid');
+  }
+  // A key of the wrong type for `alg` is reported as a plain Error.
+  if (
+    error instanceof Error &&
+    /"alg"|key type|asymmetric/i.test(error.message)
+  ) {
+    return new InvalidTokenError('algorithm');
   }
   return new InvalidTokenError('invalid');
 }
@@ -141,6 +149,10 @@ export class JwtBearerStrategy extends PassportStrategy(
     let inspected;
     try {
       inspected = inspectToken(extracted.token, this.options);
+      // jsonwebtoken decodes leniently; one signature must have one spelling, as in the guard.
+      if (!hasCanonicalSignature(extracted.token)) {
+        throw new InvalidTokenError('signature');
+      }
     } catch (error) {
       actions.error(toBearerError(error));
       return;

@@ -143,6 +143,14 @@ function findSignatureDot(token: string): number {
 }
 
 /**
+ * Whether the token is three non-empty base64url segments whose signature is canonically
+ * encoded (RFC 4648 section 3.5), as {@link verifyJwsSignature} requires.
+ */
+export function hasCanonicalSignature(token: string): boolean {
+  return findSignatureDot(token) !== -1;
+}
+
+/**
  * Checks the signature of a compact JWS with one key (RFC 7515 section 5.2): RS256-512
  * (PKCS#1 v1.5), PS256-512 (PSS, salt as long as the digest), ES256-512 (R || S of the
  * curve's size) and EdDSA (Ed25519 or Ed448). The signing input is the ASCII text before

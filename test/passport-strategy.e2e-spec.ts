@@ -631,14 +631,9 @@ describe.each(ADAPTERS)(
         expect(differences).toEqual([]);
       });
 
-      // FAILS against the lib as of this commit (a lib bug, left for the lib owner): a
-      // signature whose last base64url character has a non-zero unused bit (RFC 4648
-      // section 3.5) decodes to the same bytes. BearerGuard refuses it (lib/token-verifier.ts,
-      // findSignatureDot, insists on the canonical encoding), but the strategy
-      // (lib/jwt-bearer.strategy.ts) hands the token to passport-jwt, whose jws decodes
-      // base64 leniently, so AuthGuard('nestjs-bearer') accepts it: 200 where BearerGuard
-      // answers 401. Kept out of the corpus so that the corpus tests still catch any other
-      // disagreement.
+      // A signature whose last base64url character has a non-zero unused bit (RFC 4648
+      // section 3.5) decodes to the same bytes. jws decodes base64 leniently, so the
+      // strategy checks the canonical encoding itself, as the guard's verifier does.
       it('on a signature in a non-canonical base64url encoding (same bytes)', async () => {
         const valid = await mintToken(key, claims());
         const token = withNonCanonicalSignature(valid);
