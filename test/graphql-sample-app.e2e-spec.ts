@@ -228,6 +228,34 @@ describe.each(['express', 'fastify'] as const)(
       expectRefused(refused, 'admin', 403, 'insufficient_access', challenge);
     });
 
+    it('answers a body that is not JSON with 400, on /graphql and on REST alike', async () => {
+      for (const path of ['/graphql', '/documents']) {
+        const res = await send(`${app.url}${path}`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...bearer(await token()),
+          },
+          body: '{"query": ',
+        });
+        expect(res.status).toBe(400);
+        expect(res.text).not.toMatch(INTERNAL);
+      }
+      // Mercurius's routes would take Nest's error handling from the REST routes.
+      const rest = await send(`${app.url}/documents`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...bearer(await token()),
+        },
+        body: '{bad',
+      });
+      expect(JSON.parse(rest.text)).toEqual({
+        statusCode: 400,
+        message: 'Bad Request',
+      });
+    });
+
     it('keeps 200 for several root fields, with an error for the refused one', async () => {
       const answer = await ask({ query: '{ health admin { message } }' });
       expect(answer.status).toBe(200);

@@ -3,6 +3,7 @@ import { GraphQLModule } from '@nestjs/graphql';
 import type { AppConfig } from '../config.js';
 import { AdminResolver } from './admin.resolver.js';
 import { DocumentsResolver } from './documents.resolver.js';
+import { FastifyRouteErrors } from './fastify-route-errors.js';
 import { HealthResolver } from './health.resolver.js';
 import { MeResolver } from './me.resolver.js';
 
@@ -48,7 +49,14 @@ export class GraphqlApiModule {
     return {
       module: GraphqlApiModule,
       imports: [await graphqlModuleFor(config.httpAdapter)],
-      providers: [HealthResolver, MeResolver, DocumentsResolver, AdminResolver],
+      providers: [
+        HealthResolver,
+        MeResolver,
+        DocumentsResolver,
+        AdminResolver,
+        // Mercurius would otherwise take Nest's error handling from the REST routes.
+        ...(config.httpAdapter === 'fastify' ? [FastifyRouteErrors] : []),
+      ],
     };
   }
 }
