@@ -4,6 +4,7 @@ import {
   isSafeChallengeValue,
   isSafeScope,
 } from './www-authenticate.js';
+import type { RevocationStore } from './revocation/revocation-store.js';
 
 /**
  * The JWS algorithms that can verify with a public key from a JWKS. `EdDSA` (Ed25519,
@@ -102,6 +103,81 @@ export interface ProtectedResourceMetadataOptions {
   resourceName?: string;
   /** `resource_documentation`: a URL of the API's documentation. */
   resourceDocumentation?: string;
+}
+
+/** What a request gets while the revocation store cannot vouch for its copy. */
+export type StoreUnavailableMode = 'fail-closed' | 'fail-open';
+
+/** Token revocation (`BearerRevocations`), checked after every verification. */
+export interface RevocationOptions {
+  /**
+   * Where revocations live: `'memory'` (this process), a `redis://host:port` or
+   * `rediss://` URL shared by every instance (needs the `ioredis` package), or a
+   * {@link RevocationStore} of your own.
+   * @default 'memory'
+   */
+  store?: string | RevocationStore;
+  /**
+   * While the store cannot vouch for its copy (Redis unreachable, or a reconnect not yet
+   * rebuilt): `'fail-closed'` answers 500; `'fail-open'` goes on with the revocations
+   * known so far and logs a warning once per outage.
+   * @default 'fail-closed'
+   */
+  onStoreUnavailable?: StoreUnavailableMode;
+  /**
+   * The most live revocations kept in memory (the memory store, or Redis's local copy).
+   * A revocation beyond that is refused (500), never dropped silently.
+   * @default 1000000
+   */
+  maxEntries?: number;
+  /**
+   * The longest lifetime (`exp` - `iat`) of the issuer's access tokens, in seconds. A
+   * subject's or a client's revocation is kept this long after its "issued before" time,
+   * and a `jti` revoked without its `exp` this long after the revocation.
+   * @default 86400 (24 hours)
+   */
+  maxTokenLifetime?: number;
+  /**
+   * The prefix of the Redis keys and channel.
+   * @default 'nestjs-bearer:'
+   */
+  keyPrefix?: string;
+}
+
+/** RFC 7662 token introspection, for opaque (non-JWS) access tokens. */
+export interface IntrospectionOptions {
+  /** The introspection endpoint. https, or http for local and test set-ups. */
+  uri: string;
+  /** This API's client id at the authorization server (`client_secret_basic`). */
+  clientId: string;
+  /** This API's client secret. */
+  clientSecret: string;
+  /**
+   * How long one introspection request may take, in milliseconds.
+   * @default 5000
+   */
+  timeout?: number;
+  /**
+   * The largest answer accepted, in bytes.
+   * @default 65536 (64 KiB)
+   */
+  maxResponseBytes?: number;
+  /**
+   * The longest an answer is reused, in seconds; never past the token's `exp`.
+   * @default 30
+   */
+  cacheMaxAge?: number;
+  /**
+   * The most answers cached.
+   * @default 10000
+   */
+  maxEntries?: number;
+  /**
+   * Ask for RFC 9701 signed answers (`application/token-introspection+jwt`) and accept
+   * nothing else; they are verified with the issuer's JWKS.
+   * @default false
+   */
+  jwtResponse?: boolean;
 }
 
 /** Options of `AuthModule.forRoot()` / `forRootAsync()`. */
@@ -208,6 +284,16 @@ export interface AuthModuleOptions {
    * @default 'json'
    */
   errorFormat?: ErrorFormat;
+  /**
+   * Token revocation by `jti`, subject or client (`BearerRevocations`); `true` for the
+   * defaults (the memory store). Unset: no revocation check.
+   */
+  revocation?: RevocationOptions | boolean;
+  /**
+   * RFC 7662 introspection of opaque tokens (anything that is not a compact JWS). Unset:
+   * opaque tokens are refused as malformed.
+   */
+  introspection?: IntrospectionOptions;
 }
 
 /** The body format of error responses. */
@@ -237,6 +323,10 @@ export interface ResolvedAuthOptions {
   readonly tokenCache: Readonly<Required<TokenCacheOptions>> | false;
   readonly acceptContexts: readonly string[];
   readonly errorFormat: ErrorFormat;
+  /** Unset when revocation is off. */
+  readonly revocation?: Readonly<Required<RevocationOptions>>;
+  /** Unset when introspection is off. */
+  readonly introspection?: Readonly<Required<IntrospectionOptions>>;
 }
 
 /** Thrown at start when an option is wrong; the message names the option. */
@@ -273,6 +363,8 @@ const KNOWN_OPTIONS = new Set([
   'tokenCache',
   'acceptContexts',
   'errorFormat',
+  'revocation',
+  'introspection',
 ]);
 
 function check(condition: boolean, option: string, problem: string): void {
@@ -576,6 +668,173 @@ function resolveTokenCache(
   };
 }
 
+const STORE_METHODS = [
+  'add',
+  'check',
+  'isAvailable',
+  'subscribe',
+  'addIfAbsent',
+];
+
+function resolveRevocationStore(value: unknown): string | RevocationStore {
+  if (value === undefined) return 'memory';
+  if (typeof value === 'object' && value !== null) {
+    const store = value as Record<string, unknown>;
+    for (const method of STORE_METHODS) {
+      check(
+        typeof store[method] === 'function',
+        'revocation.store',
+        `must be "memory", a redis:// URL or a RevocationStore (it has no ${method}()).`,
+      );
+    }
+    return value as RevocationStore;
+  }
+  check(
+    typeof value === 'string',
+    'revocation.store',
+    'must be "memory", a redis:// URL or a RevocationStore.',
+  );
+  if (value === 'memory') return value;
+  let url: URL | undefined;
+  try {
+    url = new URL(value as string);
+  } catch {
+    url = undefined;
+  }
+  check(
+    url !== undefined &&
+      (url.protocol === 'redis:' || url.protocol === 'rediss:'),
+    'revocation.store',
+    'must be "memory" or a redis:// (or rediss://) URL.',
+  );
+  return value as string;
+}
+
+function resolveRevocation(
+  value: unknown,
+): Readonly<Required<RevocationOptions>> | undefined {
+  if (value === undefined || value === false) return undefined;
+  const o = checkObject(value === true ? {} : value, 'revocation');
+  const known = [
+    'store',
+    'onStoreUnavailable',
+    'maxEntries',
+    'maxTokenLifetime',
+    'keyPrefix',
+  ];
+  for (const key of Object.keys(o)) {
+    check(known.includes(key), `revocation.${key}`, 'is not a known option.');
+  }
+  const mode = o.onStoreUnavailable ?? 'fail-closed';
+  check(
+    mode === 'fail-closed' || mode === 'fail-open',
+    'revocation.onStoreUnavailable',
+    'must be "fail-closed" or "fail-open".',
+  );
+  const keyPrefix = o.keyPrefix ?? 'nestjs-bearer:';
+  check(
+    typeof keyPrefix === 'string' && /^[\x21-\x7E]{0,64}$/.test(keyPrefix),
+    'revocation.keyPrefix',
+    'must be at most 64 printable characters without spaces.',
+  );
+  return Object.freeze({
+    store: resolveRevocationStore(o.store),
+    onStoreUnavailable: mode as StoreUnavailableMode,
+    maxEntries: checkNumber(
+      o.maxEntries,
+      'revocation.maxEntries',
+      1_000_000,
+      1,
+      100_000_000,
+    ),
+    maxTokenLifetime: checkNumber(
+      o.maxTokenLifetime,
+      'revocation.maxTokenLifetime',
+      86_400,
+      60,
+      31_536_000,
+    ),
+    keyPrefix: keyPrefix as string,
+  });
+}
+
+function checkSecret(value: unknown, option: string): string {
+  check(
+    typeof value === 'string' && value !== '',
+    option,
+    'must be a non-empty string.',
+  );
+  check(
+    isQuotable(value as string),
+    option,
+    'must not contain control characters.',
+  );
+  return value as string;
+}
+
+function resolveIntrospection(
+  value: unknown,
+): Readonly<Required<IntrospectionOptions>> | undefined {
+  if (value === undefined) return undefined;
+  const o = checkObject(value, 'introspection');
+  const known = [
+    'uri',
+    'clientId',
+    'clientSecret',
+    'timeout',
+    'maxResponseBytes',
+    'cacheMaxAge',
+    'maxEntries',
+    'jwtResponse',
+  ];
+  for (const key of Object.keys(o)) {
+    check(
+      known.includes(key),
+      `introspection.${key}`,
+      'is not a known option.',
+    );
+  }
+  check(o.uri !== undefined, 'introspection.uri', 'is required.');
+  check(o.clientId !== undefined, 'introspection.clientId', 'is required.');
+  check(
+    o.clientSecret !== undefined,
+    'introspection.clientSecret',
+    'is required.',
+  );
+  return Object.freeze({
+    uri: checkUrl(o.uri, 'introspection.uri'),
+    clientId: checkSecret(o.clientId, 'introspection.clientId'),
+    clientSecret: checkSecret(o.clientSecret, 'introspection.clientSecret'),
+    timeout: checkNumber(o.timeout, 'introspection.timeout', 5000, 100, 60_000),
+    maxResponseBytes: checkNumber(
+      o.maxResponseBytes,
+      'introspection.maxResponseBytes',
+      64 * 1024,
+      1024,
+      4 * 1024 * 1024,
+    ),
+    cacheMaxAge: checkNumber(
+      o.cacheMaxAge,
+      'introspection.cacheMaxAge',
+      30,
+      0,
+      300,
+    ),
+    maxEntries: checkNumber(
+      o.maxEntries,
+      'introspection.maxEntries',
+      10_000,
+      1,
+      10_000_000,
+    ),
+    jwtResponse: checkBoolean(
+      o.jwtResponse,
+      'introspection.jwtResponse',
+      false,
+    ),
+  });
+}
+
 /**
  * Validates module options once, at start, and fills in the defaults.
  * Throws {@link AuthConfigurationError} naming the first wrong option.
@@ -672,6 +931,8 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     })(),
     acceptContexts: Object.freeze(resolveAcceptContexts(o.acceptContexts)),
     errorFormat: resolveErrorFormat(o.errorFormat),
+    revocation: resolveRevocation(o.revocation),
+    introspection: resolveIntrospection(o.introspection),
   });
 }
 

@@ -19,6 +19,10 @@ import { BearerGuard } from './bearer.guard.js';
 import { JwtBearerStrategy } from './jwt-bearer.strategy.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
+import { BearerRevocations } from './revocation/bearer-revocations.service.js';
+import { createRevocationStore } from './revocation/create-revocation-store.js';
+import { REVOCATION_STORE } from './revocation/revocation.constants.js';
+import { TokenIntrospectionService } from './revocation/token-introspection.service.js';
 
 /** Stands in for the global guard when `globalGuard: false`. */
 const OPEN_GATE: CanActivate = { canActivate: () => true };
@@ -45,6 +49,13 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
     ProtectedResourceMetadataService,
     BearerChallengesService,
     BearerAuthenticator,
+    {
+      provide: REVOCATION_STORE,
+      useFactory: createRevocationStore,
+      inject: [RESOLVED_AUTH_OPTIONS],
+    },
+    BearerRevocations,
+    TokenIntrospectionService,
     JwtBearerStrategy,
     BearerGuard,
     BearerExceptionFilter,
@@ -63,6 +74,8 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
     RESOLVED_AUTH_OPTIONS,
     IssuerKeysService,
     BearerAuthenticator,
+    BearerRevocations,
+    TokenIntrospectionService,
     BearerChallengesService,
     BearerGuard,
     BearerExceptionFilter,

@@ -59,6 +59,22 @@ export type VerificationHook = (
   details: VerificationDetails,
 ) => void | Promise<void>;
 
+/**
+ * Verifies tokens that are not a compact JWS (opaque tokens, say by RFC 7662 introspection).
+ * It answers synchronously when it can (a cached answer) and throws a {@link BearerError}.
+ */
+export interface OpaqueTokenVerifier {
+  verifyOpaqueToken(token: string): BearerPrincipal | Promise<BearerPrincipal>;
+}
+
+/** Whether a token has the shape of a compact JWS: exactly three dot-separated parts. */
+function isCompactJwsShape(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first === -1) return false;
+  const second = token.indexOf('.', first + 1);
+  return second !== -1 && token.indexOf('.', second + 1) === -1;
+}
+
 /** A cached verification: the principal and what must still hold for it to be reused. */
 interface VerifiedToken {
   readonly principal: BearerPrincipal;
@@ -97,6 +113,7 @@ export class BearerAuthenticator {
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly cacheMaxAgeMs: number;
   private readonly hooks: VerificationHook[] = [];
+  private opaqueVerifier: OpaqueTokenVerifier | undefined;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -118,6 +135,14 @@ export class BearerAuthenticator {
   /** Adds a hook that runs after every successful verification, in the order added. */
   addVerificationHook(hook: VerificationHook): void {
     this.hooks.push(hook);
+  }
+
+  /**
+   * Sends tokens that are not a compact JWS to `verifier` (introspection) instead of refusing
+   * them as malformed; the hooks still run after it.
+   */
+  setOpaqueTokenVerifier(verifier: OpaqueTokenVerifier): void {
+    this.opaqueVerifier = verifier;
   }
 
   /**
@@ -184,6 +209,9 @@ export class BearerAuthenticator {
     if (cached !== undefined) {
       return this.runHooks(cached, { token, cached: true, request });
     }
+    if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
+      return this.verifyOpaque(this.opaqueVerifier, token, request);
+    }
     // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = inspectToken(token, this.options);
     if (trace !== undefined) trace.issuer = inspected.issuer;
@@ -194,6 +222,24 @@ export class BearerAuthenticator {
     return source
       .getKey(inspected.kid, inspected.alg)
       .then((fetched) => this.admit(token, inspected, fetched, request));
+  }
+
+  /** An opaque token: its verifier (with its own cache), then the hooks. */
+  private verifyOpaque(
+    verifier: OpaqueTokenVerifier,
+    token: string,
+    request: CredentialRequest | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    if (token.length > this.options.maxTokenLength) {
+      throw new InvalidTokenError('too_long');
+    }
+    const principal = verifier.verifyOpaqueToken(token);
+    if (principal instanceof Promise) {
+      return principal.then((verified) =>
+        this.runHooks(verified, { token, cached: false, request }),
+      );
+    }
+    return this.runHooks(principal, { token, cached: true, request });
   }
 
   /** Checks the signature, caches the principal and runs the hooks. */

@@ -118,6 +118,7 @@ export type InvalidTokenReason =
   | 'not_yet_valid'
   | 'issued_in_future'
   | 'claims'
+  | 'revoked'
   | 'invalid';
 
 const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
@@ -137,6 +138,7 @@ const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   not_yet_valid: 'The access token is not yet valid.',
   issued_in_future: 'The access token was issued in the future.',
   claims: 'The access token claims are invalid.',
+  revoked: 'The access token is revoked.',
   invalid: 'The access token is invalid.',
 };
 

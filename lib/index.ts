@@ -8,10 +8,13 @@ export {
 export type {
   AuthModuleOptions,
   ErrorFormat,
+  IntrospectionOptions,
   JwksOptions,
   JwsAlgorithm,
   ProtectedResourceMetadataOptions,
   ResolvedAuthOptions,
+  RevocationOptions,
+  StoreUnavailableMode,
   TokenCacheOptions,
 } from './auth-options.js';
 export { azureAd, AZURE_PUBLIC_AUTHORITY } from './azure-ad.js';
@@ -26,6 +29,7 @@ export {
 export type {
   Authentication,
   CredentialRequest,
+  OpaqueTokenVerifier,
   VerificationDetails,
   VerificationHook,
 } from './bearer-authenticator.service.js';
@@ -44,6 +48,23 @@ export {
   WS_ERROR_EVENT,
 } from './bearer-exception.filter.js';
 export { JwtBearerStrategy } from './jwt-bearer.strategy.js';
+export { BearerAuthGuard } from './bearer-auth.guard.js';
+export { BearerRevocations } from './revocation/bearer-revocations.service.js';
+export { TokenIntrospectionService } from './revocation/token-introspection.service.js';
+export { MemoryRevocationStore } from './revocation/memory-revocation.store.js';
+export type { MemoryRevocationStoreOptions } from './revocation/memory-revocation.store.js';
+export { REVOCATION_STORE } from './revocation/revocation.constants.js';
+export {
+  RevocationStoreFullError,
+  RevocationStoreUnavailableError,
+} from './revocation/revocation-store.js';
+export type {
+  Revocation,
+  RevocationCandidate,
+  RevocationKind,
+  RevocationListener,
+  RevocationStore,
+} from './revocation/revocation-store.js';
 export { BEARER_CHANNELS } from './diagnostics.js';
 export type {
   AuthenticatedMessage,
