@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyServerOptions } from 'fastify';
 import { BearerWsAdapter } from '../lib/contexts/ws-adapter.js';
 import { statusBody } from './app-exception.filter.js';
 import { AppModule } from './app.module.js';
+import { setupDocs } from './docs.js';
 import {
   loadConfig,
   LOG_LEVELS,
@@ -148,6 +149,8 @@ async function main(): Promise<void> {
     app.useWebSocketAdapter(new BearerWsAdapter(app));
     // SIGINT and SIGTERM close the app (and its open connections) before exiting.
     app.enableShutdownHooks(['SIGINT', 'SIGTERM']);
+    // Swagger UI at /docs and the OpenAPI document at /docs-json, both public.
+    setupDocs(app, config);
     await app.listen(config.port, config.host);
     logger.started = true;
     process.stdout.write(formatBanner(config));
