@@ -5,7 +5,12 @@ import {
   type OnModuleInit,
   type Type,
 } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import {
+  DiscoveryService,
+  MetadataScanner,
+  ModuleRef,
+  Reflector,
+} from '@nestjs/core';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import { BearerExceptionFilter } from './bearer-exception.filter.js';
@@ -18,6 +23,8 @@ const GUARDS_METADATA = '__guards__';
 const EXCEPTION_FILTERS_METADATA = '__exceptionFilters__';
 const PATTERN_METADATA = 'microservices:pattern';
 const GATEWAY_METADATA = 'websockets:is_gateway';
+const RESOLVE_FIELD_METADATA = 'graphql:resolve_property';
+const GRAPHQL_MODULE_OPTIONS = 'GqlModuleOptions';
 
 /** Thrown at start for a decorator combination that cannot be what the author meant. */
 export class AuthCoverageError extends Error {
@@ -60,6 +67,7 @@ export class BearerCoverageService implements OnModuleInit {
     private readonly reflector: Reflector,
     private readonly guard: BearerGuard,
     private readonly filter: BearerExceptionFilter,
+    private readonly moduleRef: ModuleRef,
   ) {
     this.bindTransports();
   }
@@ -86,6 +94,15 @@ export class BearerCoverageService implements OnModuleInit {
           marks.isOptional ||
           classMarks.hasRequirement ||
           classMarks.isOptional;
+        if (
+          needsGuard &&
+          Reflect.getMetadata(RESOLVE_FIELD_METADATA, handler) === true &&
+          !this.fieldResolversGuarded()
+        ) {
+          problems.push(
+            `${where} is a @ResolveField() with @Scopes(), @Roles(), @StepUp() or @OptionalAuth(), but Nest runs no guard on field resolvers: set fieldResolverEnhancers: ['guards', 'filters'] in the GraphQL module options, or move the requirement to a root field.`,
+          );
+        }
         if (needsGuard && !appGuarded && !this.isGuarded(type, handler)) {
           problems.push(
             `${where} has @Scopes(), @Roles(), @StepUp() or @OptionalAuth(), but no BearerGuard covers it (globalGuard is false): add @UseGuards(BearerGuard) to it or its class.`,
@@ -94,6 +111,18 @@ export class BearerCoverageService implements OnModuleInit {
       }
     }
     if (problems.length > 0) throw new AuthCoverageError(problems.join('\n'));
+  }
+
+  /** Whether the app's GraphQL module runs guards on `@ResolveField()` handlers. */
+  private fieldResolversGuarded(): boolean {
+    let options: { fieldResolverEnhancers?: unknown } | undefined;
+    try {
+      options = this.moduleRef.get(GRAPHQL_MODULE_OPTIONS, { strict: false });
+    } catch {
+      return false;
+    }
+    const enhancers = options?.fieldResolverEnhancers;
+    return Array.isArray(enhancers) && enhancers.includes('guards');
   }
 
   private checkSameTarget(

@@ -19,6 +19,7 @@ import {
   INTERNAL_ERROR_MESSAGE,
 } from '../lib/bearer-challenges.service.js';
 import {
+  AuthCoverageError,
   InsufficientAccessError,
   InsufficientScopeError,
   InvalidTokenError,
@@ -652,3 +653,26 @@ describe.each([
     expect(answered.data).toEqual({ documents: [{ id: '1', owner: 'alice' }] });
   });
 });
+
+describe.each(GRAPHQL_DRIVERS)(
+  'GraphQL on $driver without guards on field resolvers',
+  ({ driver }) => {
+    it('refuses to start: a @ResolveField() requirement would not be enforced', async () => {
+      const started = startGraphqlApp({
+        driver,
+        auth: authOptions(),
+        resolvers: [ProfileResolver],
+      });
+      const error = await started.then(
+        async (app) => {
+          await app.app.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(AuthCoverageError);
+      expect((error as Error).message).toContain('ProfileResolver.secret()');
+      expect((error as Error).message).toContain('fieldResolverEnhancers');
+    });
+  },
+);

@@ -18,6 +18,7 @@ import { SignJWT } from 'jose';
 import { KeyObject, sign } from 'node:crypto';
 import passport from 'passport';
 import {
+  BearerAuthGuard,
   BearerGuard,
   Principal,
   Scopes,
@@ -156,6 +157,18 @@ class PassportController {
   @Get('guard-scoped')
   guardScoped() {
     return { scoped: true };
+  }
+
+  @UseGuards(BearerAuthGuard())
+  @Get('bearer-auth')
+  viaBearerAuthGuard(@Req() request: UserRequest) {
+    return describeUser(request, undefined);
+  }
+
+  @UseGuards(BearerAuthGuard('api-key'))
+  @Get('bearer-auth-either')
+  viaBearerAuthGuardEither(@Req() request: UserRequest) {
+    return describeUser(request, undefined);
   }
 
   @Get('open')
@@ -362,6 +375,35 @@ describe.each(ADAPTERS)(
             message: 'Authentication is required.',
           },
         });
+      });
+
+      it('BearerAuthGuard(): the module 401 with its challenge when nothing authenticates', async () => {
+        const noCredentials = {
+          status: 401,
+          challenge: PREFIX,
+          body: {
+            statusCode: 401,
+            error: null,
+            error_description: null,
+            message: 'Authentication is required.',
+          },
+        };
+        expect(await call('/bearer-auth')).toEqual(noCredentials);
+        expect(
+          await call('/bearer-auth-either', { 'x-api-key': 'wrong' }),
+        ).toEqual(noCredentials);
+        expect(
+          await call('/bearer-auth-either', { 'x-api-key': GOOD_API_KEY }),
+        ).toMatchObject({ status: 200, body: { via: 'api-key' } });
+        const token = await mintToken(key, claims());
+        expect(await call('/bearer-auth', bearer(token))).toMatchObject({
+          status: 200,
+          body: { sub: 'alice', via: 'bearer' },
+        });
+        const expired = await mintToken(key, claims(), { expiresIn: -3600 });
+        expect(await call('/bearer-auth', bearer(expired))).toEqual(
+          invalidToken('The access token is expired.'),
+        );
       });
 
       it('leaves unguarded routes open (globalGuard: false)', async () => {
