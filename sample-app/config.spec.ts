@@ -40,6 +40,9 @@ describe('loadConfig', () => {
       algorithms: ['RS256'],
       acceptContexts: [],
       clockTolerance: undefined,
+      revocationStore: 'memory',
+      revocationOnStoreUnavailable: 'fail-closed',
+      introspection: undefined,
     });
   });
 
@@ -172,6 +175,8 @@ describe('toAuthOptions', () => {
       audience: ['api://sample'],
       algorithms: ['RS256'],
       tokenLocations: ['header'],
+      // Always on (contract: AUTH_REVOCATION_STORE defaults to memory).
+      revocation: { store: 'memory', onStoreUnavailable: 'fail-closed' },
     });
   });
 });

@@ -5,6 +5,7 @@ import {
   resolveAuthOptions,
   TOKEN_LOCATIONS,
   type AuthModuleOptions,
+  type StoreUnavailableMode,
   type JwsAlgorithm,
   type TokenLocation,
 } from '../lib/index.js';
@@ -76,6 +77,27 @@ export interface AppConfig {
   readonly acceptContexts: readonly ContextTypeName[];
   /** `AUTH_CLOCK_TOLERANCE`, in seconds: the module's `clockTolerance`; unset keeps its default. */
   readonly clockTolerance: number | undefined;
+  /** `AUTH_REVOCATION_STORE`: `memory`, or a `redis://host:port` URL shared by every instance. */
+  readonly revocationStore: string;
+  /**
+   * `AUTH_REVOCATION_ON_STORE_UNAVAILABLE` (an extension of the contract): `fail-closed`
+   * (500 while Redis cannot vouch for the revocations) or `fail-open`.
+   */
+  readonly revocationOnStoreUnavailable: StoreUnavailableMode;
+  /**
+   * `AUTH_INTROSPECTION_URI`, `AUTH_INTROSPECTION_CLIENT_ID`, `AUTH_INTROSPECTION_CLIENT_SECRET`
+   * and `AUTH_INTROSPECTION_CACHE_MAX_AGE` (seconds, an extension of the contract); unset
+   * without `AUTH_INTROSPECTION_URI`.
+   */
+  readonly introspection: IntrospectionConfig | undefined;
+}
+
+/** RFC 7662 introspection of opaque tokens, from the `AUTH_INTROSPECTION_*` variables. */
+export interface IntrospectionConfig {
+  readonly uri: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly cacheMaxAge: number | undefined;
 }
 
 /** A wrong environment variable; the message is one line that starts with its name. */
@@ -103,6 +125,12 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
   'jwks.cooldown': 'AUTH_JWKS_COOLDOWN_MS',
   acceptContexts: 'AUTH_ACCEPT_CONTEXTS',
   clockTolerance: 'AUTH_CLOCK_TOLERANCE',
+  revocation: 'AUTH_REVOCATION_STORE',
+  'revocation.onStoreUnavailable': 'AUTH_REVOCATION_ON_STORE_UNAVAILABLE',
+  introspection: 'AUTH_INTROSPECTION_URI',
+  'introspection.clientId': 'AUTH_INTROSPECTION_CLIENT_ID',
+  'introspection.clientSecret': 'AUTH_INTROSPECTION_CLIENT_SECRET',
+  'introspection.cacheMaxAge': 'AUTH_INTROSPECTION_CACHE_MAX_AGE',
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -210,6 +238,74 @@ function readClockTolerance(env: Env): number | undefined {
     );
   }
   return seconds;
+}
+
+function readRevocationStore(env: Env): string {
+  const name = 'AUTH_REVOCATION_STORE';
+  const value = read(env, name) ?? 'memory';
+  if (value.toLowerCase() === 'memory') return 'memory';
+  if (!/^rediss?:\/\/[^\s]+$/i.test(value)) {
+    throw new ConfigError(
+      name,
+      `must be "memory" or a redis://host:port URL, got ${show(value.replace(/\/\/[^@/]*@/, '//***@'))}.`,
+    );
+  }
+  return value;
+}
+
+function readStoreUnavailable(env: Env): StoreUnavailableMode {
+  const name = 'AUTH_REVOCATION_ON_STORE_UNAVAILABLE';
+  const value = read(env, name)?.toLowerCase() ?? 'fail-closed';
+  if (value !== 'fail-closed' && value !== 'fail-open') {
+    throw new ConfigError(
+      name,
+      `must be "fail-closed" or "fail-open", got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
+function readIntrospection(env: Env): IntrospectionConfig | undefined {
+  const uri = readUrl(env, 'AUTH_INTROSPECTION_URI');
+  const clientId = read(env, 'AUTH_INTROSPECTION_CLIENT_ID');
+  // The secret is never shown in a message, and surrounding spaces may be part of it.
+  const clientSecret = env.AUTH_INTROSPECTION_CLIENT_SECRET;
+  const maxAge = read(env, 'AUTH_INTROSPECTION_CACHE_MAX_AGE');
+  if (uri === undefined) {
+    for (const name of [
+      'AUTH_INTROSPECTION_CLIENT_ID',
+      'AUTH_INTROSPECTION_CLIENT_SECRET',
+      'AUTH_INTROSPECTION_CACHE_MAX_AGE',
+    ]) {
+      if (env[name] !== undefined) {
+        throw new ConfigError(name, 'needs AUTH_INTROSPECTION_URI.');
+      }
+    }
+    return undefined;
+  }
+  if (clientId === undefined) {
+    throw new ConfigError(
+      'AUTH_INTROSPECTION_CLIENT_ID',
+      'is required when AUTH_INTROSPECTION_URI is set.',
+    );
+  }
+  if (clientSecret === undefined || clientSecret === '') {
+    throw new ConfigError(
+      'AUTH_INTROSPECTION_CLIENT_SECRET',
+      'is required when AUTH_INTROSPECTION_URI is set.',
+    );
+  }
+  let cacheMaxAge: number | undefined;
+  if (maxAge !== undefined) {
+    cacheMaxAge = /^\d{1,3}$/.test(maxAge) ? Number(maxAge) : NaN;
+    if (!(cacheMaxAge <= 300)) {
+      throw new ConfigError(
+        'AUTH_INTROSPECTION_CACHE_MAX_AGE',
+        `must be a whole number of seconds from 0 to 300, got ${show(maxAge)}.`,
+      );
+    }
+  }
+  return { uri, clientId, clientSecret, cacheMaxAge };
 }
 
 function readHost(env: Env): string {
@@ -335,6 +431,9 @@ export function loadConfig(env: Env): AppConfig {
   const jwksCooldownMs = readCooldown(env);
   const acceptContexts = readAcceptContexts(env);
   const clockTolerance = readClockTolerance(env);
+  const revocationStore = readRevocationStore(env);
+  const revocationOnStoreUnavailable = readStoreUnavailable(env);
+  const introspection = readIntrospection(env);
 
   let config: AppConfig;
   if (externalIssuer !== undefined) {
@@ -361,6 +460,9 @@ export function loadConfig(env: Env): AppConfig {
       jwksCooldownMs,
       acceptContexts,
       clockTolerance,
+      revocationStore,
+      revocationOnStoreUnavailable,
+      introspection,
     };
   } else {
     if (jwksUri !== undefined) {
@@ -399,6 +501,9 @@ export function loadConfig(env: Env): AppConfig {
       jwksCooldownMs,
       acceptContexts,
       clockTolerance,
+      revocationStore,
+      revocationOnStoreUnavailable,
+      introspection,
     };
   }
 
@@ -431,6 +536,17 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
   }
   if (config.clockTolerance !== undefined) {
     options.clockTolerance = config.clockTolerance;
+  }
+  // Always on, so POST /admin/revocations works with the memory store too.
+  options.revocation = {
+    store: config.revocationStore,
+    onStoreUnavailable: config.revocationOnStoreUnavailable,
+  };
+  if (config.introspection !== undefined) {
+    const { uri, clientId, clientSecret, cacheMaxAge } = config.introspection;
+    options.introspection = { uri, clientId, clientSecret };
+    if (cacheMaxAge !== undefined)
+      options.introspection.cacheMaxAge = cacheMaxAge;
   }
   return options;
 }
