@@ -31,6 +31,7 @@ import {
   startIssuer,
   tamperPool,
 } from './support/issuer.mjs';
+import { writeChart } from './chart.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
@@ -1026,6 +1027,9 @@ async function main() {
       console.log(
         `written: bench/results/latest.md, bench/results/latest.json`,
       );
+      // The ratios as an SVG bar chart, which the README shows (bench/chart.mjs).
+      writeChart(join(RESULTS_DIR, 'latest.json'));
+      console.log('written: bench/results/latest.svg');
     }
     const failures = results.flatMap((r) =>
       r.rows
