@@ -10,6 +10,7 @@ import { AppExceptionFilter } from './app-exception.filter.js';
 import { APP_CONFIG, toAuthOptions, type AppConfig } from './config.js';
 import { DocumentsController } from './documents.controller.js';
 import { DocumentsStore } from './documents.store.js';
+import { FeedController } from './feed.controller.js';
 import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
@@ -63,6 +64,7 @@ export class AppModule implements OnApplicationShutdown {
         MeController,
         DocumentsController,
         AdminController,
+        FeedController,
       ],
       providers: [
         DocumentsStore,
