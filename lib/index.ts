@@ -53,7 +53,6 @@ export { BearerRevocations } from './revocation/bearer-revocations.service.js';
 export { TokenIntrospectionService } from './revocation/token-introspection.service.js';
 export { MemoryRevocationStore } from './revocation/memory-revocation.store.js';
 export type { MemoryRevocationStoreOptions } from './revocation/memory-revocation.store.js';
-export { REVOCATION_STORE } from './revocation/revocation.constants.js';
 export {
   RevocationStoreFullError,
   RevocationStoreUnavailableError,
