@@ -68,6 +68,8 @@ export interface BearerErrorResponse {
   readonly challenge: string | undefined;
   readonly contentType: string;
   readonly body: Readonly<BearerErrorResponseBody | BearerProblemBody>;
+  /** The body serialized once, for transports that write bytes. */
+  readonly json: string;
 }
 
 /** How long a challenge waits for the issuer's discovery (for `authorization_uri`). */
@@ -189,6 +191,7 @@ export class BearerChallengesService {
         challenge: undefined,
         contentType,
         body: Object.freeze(body),
+        json: JSON.stringify(body),
       });
     }
     const params = this.challengeParams(exception);
@@ -223,6 +226,7 @@ export class BearerChallengesService {
       challenge: formatChallenge(params),
       contentType,
       body: Object.freeze(body),
+      json: JSON.stringify(body),
     });
   }
 

@@ -41,8 +41,29 @@ class RecordingAdapter {
   setHeader(response: unknown, name: string, value: string): void {
     this.calls.push(['setHeader', response, name, value]);
   }
+  /** The serialized bodies as received, to check they are built once. */
+  readonly raw: unknown[] = [];
   reply(response: unknown, body: unknown, status: number): void {
-    this.calls.push(['reply', response, body, status]);
+    this.raw.push(body);
+    // The filter hands over the body serialized once; record what the client gets.
+    const sent: unknown = typeof body === 'string' ? JSON.parse(body) : body;
+    this.calls.push(['reply', response, sent, status]);
+  }
+}
+
+/** Node's response shape (Express): status, headers and body in one write. */
+class RecordingNodeResponse {
+  headersSent = false;
+  written:
+    | { status: number; headers: Record<string, unknown>; body: string }
+    | undefined;
+  writeHead(status: number, headers: Record<string, unknown>): this {
+    this.written = { status, headers, body: '' };
+    return this;
+  }
+  end(body: string): void {
+    if (this.written !== undefined) this.written.body = body;
+    this.headersSent = true;
   }
 }
 
@@ -211,12 +232,43 @@ describe('BearerExceptionFilter', () => {
       const { filter, adapter } = createFilter();
       filter.catch(new InvalidTokenError('expired'), hostOf('http', {}));
       filter.catch(new InvalidTokenError('expired'), hostOf('http', {}));
-      const bodies = adapter.calls
-        .filter((call) => call[0] === 'reply')
-        .map((call) => call[2]);
-      expect(bodies).toHaveLength(2);
-      expect(bodies[1]).toBe(bodies[0]);
-      expect(Object.isFrozen(bodies[0])).toBe(true);
+      expect(adapter.raw).toHaveLength(2);
+      expect(typeof adapter.raw[0]).toBe('string');
+      expect(adapter.raw[1]).toBe(adapter.raw[0]);
+    });
+
+    it("writes Node's response (Express) in one writeHead + end, with the challenge", () => {
+      const { filter, adapter } = createFilter();
+      const response = new RecordingNodeResponse();
+      filter.catch(
+        new InvalidTokenError('expired'),
+        hostOf('http', { response }),
+      );
+      expect(adapter.calls).toEqual([]);
+      expect(response.written?.status).toBe(401);
+      expect(response.written?.headers).toEqual({
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(response.written?.body ?? ''),
+        'www-authenticate': CHALLENGE,
+      });
+      expect(JSON.parse(response.written?.body ?? '')).toEqual({
+        statusCode: 401,
+        error: 'invalid_token',
+        error_description: EXPIRED,
+        message: EXPIRED,
+      });
+    });
+
+    it('leaves a response whose headers are already sent to the adapter', () => {
+      const { filter, adapter } = createFilter();
+      const response = new RecordingNodeResponse();
+      response.headersSent = true;
+      filter.catch(
+        new InvalidTokenError('expired'),
+        hostOf('http', { response }),
+      );
+      expect(response.written).toBeUndefined();
+      expect(adapter.calls.map((call) => call[0])).toContain('reply');
     });
 
     it("writes application/problem+json with errorFormat: 'problem'", () => {

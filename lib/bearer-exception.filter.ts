@@ -6,6 +6,7 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { throwError, type Observable } from 'rxjs';
 import {
   BearerChallengesService,
@@ -61,12 +62,30 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
 
   /** Writes an error response on the HTTP adapter (Express or Fastify). */
   protected reply(httpResponse: unknown, response: BearerErrorResponse): void {
+    const node = (httpResponse ?? {}) as Partial<ServerResponse>;
+    // Express's response is Node's: status, headers and the body built once, in one write.
+    // Fastify's reply (and anything else) goes through the adapter.
+    if (
+      typeof node.writeHead === 'function' &&
+      typeof node.end === 'function' &&
+      node.headersSent === false
+    ) {
+      const headers: OutgoingHttpHeaders = {
+        'content-type': response.contentType,
+        'content-length': Buffer.byteLength(response.json),
+      };
+      if (response.challenge !== undefined) {
+        headers['www-authenticate'] = response.challenge;
+      }
+      node.writeHead(response.status, headers).end(response.json);
+      return;
+    }
     const adapter = this.adapterHost.httpAdapter;
     if (response.challenge !== undefined) {
       adapter.setHeader(httpResponse, 'WWW-Authenticate', response.challenge);
     }
     adapter.setHeader(httpResponse, 'Content-Type', response.contentType);
-    adapter.reply(httpResponse, response.body, response.status);
+    adapter.reply(httpResponse, response.json, response.status);
   }
 
   private sendWs(client: unknown, response: BearerErrorResponse): void {

@@ -307,6 +307,7 @@ describe('toRpcError', () => {
     status: 403,
     challenge,
     contentType: 'application/json; charset=utf-8',
+    json: '', // not read: the body object is
     body: {
       statusCode: 403,
       error: 'insufficient_scope',
@@ -355,6 +356,7 @@ describe('toRpcError', () => {
       status: 500,
       challenge: undefined,
       contentType: 'application/problem+json; charset=utf-8',
+      json: '', // not read: the body object is
       body: {
         type: 'about:blank',
         title: 'Internal Server Error',

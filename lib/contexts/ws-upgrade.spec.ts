@@ -51,6 +51,7 @@ describe('writeUpgradeRefusal', () => {
     status: 401,
     challenge: 'Bearer realm="r", error="invalid_token"',
     contentType: 'application/json; charset=utf-8',
+    json: '', // not read: the body object is
     body: {
       statusCode: 401,
       error: 'invalid_token',
