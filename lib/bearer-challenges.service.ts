@@ -162,7 +162,12 @@ export class BearerChallengesService {
    */
   render(exception: BearerError): BearerErrorResponse {
     const status = exception.getStatus();
-    const key = `${status}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${JSON.stringify(exception.challengeExtras)}\u0000${this.authorizationUri() ?? ''}`;
+    // Most errors carry no extras: their key needs no serialization.
+    const extras =
+      Object.keys(exception.challengeExtras).length === 0
+        ? ''
+        : JSON.stringify(exception.challengeExtras);
+    const key = `${status}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
     const cached = this.rendered.get(key);
     if (cached !== undefined) return cached;
     const response = this.build(exception, status);
