@@ -99,6 +99,7 @@ describe('BearerChallengesService', () => {
         status: 401,
         challenge: PREFIX,
         contentType: 'application/json; charset=utf-8',
+        json: expect.any(String) as string,
         body: {
           statusCode: 401,
           error: null,
@@ -113,6 +114,7 @@ describe('BearerChallengesService', () => {
         status: 401,
         challenge: `${PREFIX}, error="invalid_token", error_description="${EXPIRED}", error_uri="${ERROR_URI}"`,
         contentType: 'application/json; charset=utf-8',
+        json: expect.any(String) as string,
         body: {
           statusCode: 401,
           error: 'invalid_token',
@@ -187,6 +189,7 @@ describe('BearerChallengesService', () => {
         status: 500,
         challenge: undefined,
         contentType: 'application/json; charset=utf-8',
+        json: expect.any(String) as string,
         body: {
           statusCode: 500,
           error: null,
@@ -223,6 +226,17 @@ describe('BearerChallengesService', () => {
         'Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1"',
       );
     });
+  });
+
+  it('serializes the body once, exactly as the body object reads', () => {
+    const { service } = createService();
+    for (const error of [
+      new AuthenticationRequiredError(),
+      new InvalidTokenError('expired'),
+    ]) {
+      const response = service.render(error);
+      expect(JSON.parse(response.json)).toEqual(response.body);
+    }
   });
 
   describe('unsafe values are dropped, never reflected', () => {
@@ -426,6 +440,7 @@ describe('BearerChallengesService', () => {
         status: 500,
         challenge: undefined,
         contentType: 'application/problem+json; charset=utf-8',
+        json: expect.any(String) as string,
         body: {
           type: 'about:blank',
           title: 'Internal Server Error',
