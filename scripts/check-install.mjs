@@ -10,6 +10,15 @@
  * is the package's own test kit (`nestjs-bearer/testing`, loaded from the installed
  * tarball), serving discovery and a JWKS on 127.0.0.1 with a key made by node:crypto.
  *
+ * The NestJS 12 app also serves every other transport as the README shows it, with the
+ * versions of /work/shared/TOOLCHAIN.md: GraphQL (Apollo on Express), a `ws` gateway behind
+ * `BearerWsAdapter` (`nestjs-bearer/ws`) and a hybrid TCP microservice connected without
+ * `inheritAppConfig`. The checks call them with the scratch app's own `ws` and
+ * `@nestjs/microservices`: GraphQL without a token (401, Bearer challenge, `unauthenticated`,
+ * null field) and with one (200); an upgrade without a token (401, Bearer challenge), a
+ * message with a token (answered) and without the scope (`insufficient_scope` error
+ * message); a protected TCP message (error reply with `statusCode: 401`, handler not run).
+ *
  * Each app runs on this Node, and also on a Node 20.19+ when one is found (`NODE20=/path`,
  * else a `node` on the PATH). `.ci/run` runs it; it needs the npm registry.
  *
@@ -25,6 +34,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -35,6 +45,8 @@ const started = Date.now();
 const DEADLINE_MS = 170_000;
 const INSTALL_TIMEOUT_MS = 120_000;
 const START_TIMEOUT_MS = 20_000;
+/** Each request, upgrade, message or RPC call of a check. */
+const CALL_TIMEOUT_MS = 5000;
 
 /** The throwaway apps: their dependencies and how their entry file loads modules. */
 const APPS = {
@@ -43,11 +55,79 @@ const APPS = {
     type: 'module',
     nest: '^12.0.0',
     passport: '^12.0.0',
+    // The other transports, pinned to the versions TOOLCHAIN.md lists as booting together.
+    extraDependencies: {
+      '@apollo/server': '5.5.1',
+      '@as-integrations/express5': '1.1.2',
+      '@nestjs/apollo': '14.0.3',
+      '@nestjs/graphql': '14.0.3',
+      '@nestjs/microservices': '12.1.1',
+      '@nestjs/platform-ws': '12.1.1',
+      '@nestjs/websockets': '12.1.1',
+      graphql: '16.15.0',
+      ws: '8.23.0',
+    },
     imports: `import 'reflect-metadata';
+import { ApolloDriver } from '@nestjs/apollo';
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AuthModule, Public, Scopes } from 'nestjs-bearer';
+import { GraphQLModule, Query, Resolver } from '@nestjs/graphql';
+import { MessagePattern, Transport } from '@nestjs/microservices';
+import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { AuthModule, Principal, Public, Scopes } from 'nestjs-bearer';
+import { BearerWsAdapter } from 'nestjs-bearer/ws';
 import { readFileSync } from 'node:fs';
+`,
+    transports: String.raw`
+// GraphQL (Apollo on Express): one public field and one protected nullable field.
+class DocumentsResolver {
+  health() { return 'ok'; }
+  documents() { return ['Welcome']; }
+}
+decorate(DocumentsResolver.prototype, 'health', Query(() => String), Public());
+decorate(
+  DocumentsResolver.prototype,
+  'documents',
+  Query(() => [String], { nullable: true }),
+  Scopes('documents.read'),
+);
+Resolver()(DocumentsResolver);
+
+// A ws gateway at /ws; the principal comes from the upgrade request's token.
+class DocumentsGateway {
+  list(caller) { return { event: 'documents', data: [caller.sub + "'s first document"] }; }
+}
+Principal()(DocumentsGateway.prototype, 'list', 0);
+decorate(DocumentsGateway.prototype, 'list', SubscribeMessage('documents'), Scopes('documents.read'));
+WebSocketGateway({ path: '/ws' })(DocumentsGateway);
+
+// TCP messages carry no credentials: 'health' answers, 'documents' must refuse. The public
+// HTTP route counts how often the protected handler ran.
+let rpcDocumentsCalls = 0;
+class DocumentsHandlers {
+  health() { return 'ok'; }
+  documents() { rpcDocumentsCalls++; return [{ id: '1', title: 'Welcome' }]; }
+  calls() { return { documents: rpcDocumentsCalls }; }
+}
+decorate(DocumentsHandlers.prototype, 'health', MessagePattern('health'), Public());
+decorate(DocumentsHandlers.prototype, 'documents', MessagePattern('documents'), Scopes('documents.read'));
+decorate(DocumentsHandlers.prototype, 'calls', Get('rpc-calls'), Public());
+Controller()(DocumentsHandlers);
+
+const transports = {
+  imports: [GraphQLModule.forRoot({ driver: ApolloDriver, autoSchemaFile: true })],
+  controllers: [DocumentsHandlers],
+  providers: [DocumentsResolver, DocumentsGateway],
+  async start(app) {
+    app.useWebSocketAdapter(new BearerWsAdapter(app));
+    // Without inheritAppConfig: the module's own guard must still cover the handlers.
+    app.connectMicroservice({
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port: Number(process.env.RPC_PORT) },
+    });
+    await app.startAllMicroservices();
+  },
+};
 `,
   },
   'nest11-cjs': {
@@ -64,15 +144,21 @@ const { readFileSync } = require('node:fs');
   },
 };
 
-// The same app in both module systems: decorators applied by hand, since neither file is
-// compiled. It reads the module options from AUTH_OPTIONS and prints its port.
-const APP_BODY = String.raw`
+// The same HTTP app in both module systems: decorators applied by hand, since neither file
+// is compiled. It reads the module options from AUTH_OPTIONS and prints its port. An app
+// with `transports` adds that code's modules, controllers and providers, and its start.
+const APP_HELPERS = String.raw`
 // Read from the file: Nest 12's exports map does not list package.json.
 const nestVersion = JSON.parse(readFileSync('node_modules/@nestjs/core/package.json', 'utf8')).version;
 function decorate(target, name, ...decorators) {
   const descriptor = Object.getOwnPropertyDescriptor(target, name);
   for (const decorator of decorators) decorator(target, name, descriptor);
 }
+`;
+const HTTP_ONLY = String.raw`
+const transports = { imports: [], controllers: [], providers: [], async start() {} };
+`;
+const APP_BODY = String.raw`
 class DocumentsController {
   health() { return { status: 'ok' }; }
   list() { return [{ id: '1', title: 'Welcome' }]; }
@@ -82,12 +168,14 @@ decorate(DocumentsController.prototype, 'list', Get('documents'), Scopes('docume
 Controller()(DocumentsController);
 class AppModule {}
 Module({
-  imports: [AuthModule.forRoot(JSON.parse(process.env.AUTH_OPTIONS))],
-  controllers: [DocumentsController],
+  imports: [AuthModule.forRoot(JSON.parse(process.env.AUTH_OPTIONS)), ...transports.imports],
+  controllers: [DocumentsController, ...transports.controllers],
+  providers: transports.providers,
 })(AppModule);
 
 async function main() {
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  await transports.start(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address();
   process.stdout.write(JSON.stringify({ port, node: process.version, nest: nestVersion }) + '\n');
@@ -168,20 +256,37 @@ function writeApp(dir, name, tarball) {
       'reflect-metadata': '^0.2.0',
       rxjs: '^7.8.0',
       'nestjs-bearer': `file:${tarball}`,
+      ...app.extraDependencies,
     },
   };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
-  writeFileSync(join(dir, app.file), `${app.imports}${APP_BODY}`);
+  writeFileSync(
+    join(dir, app.file),
+    `${app.imports}${APP_HELPERS}${app.transports ?? HTTP_ONLY}${APP_BODY}`,
+  );
+}
+
+/** A TCP port free on 127.0.0.1 right now, for the app's microservice. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Starts the app with `node` and resolves once it prints its port. */
-function startApp(node, dir, file, authOptions) {
+function startApp(node, dir, file, authOptions, env = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(node, [file], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...env,
         NODE_OPTIONS: '',
         AUTH_OPTIONS: JSON.stringify(authOptions),
       },
@@ -231,6 +336,7 @@ function checksFor(base, kit, issuer) {
   const call = (path, token) =>
     fetch(`${base}${path}`, {
       headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
     });
   return [
     [
@@ -276,6 +382,267 @@ function checksFor(base, kit, issuer) {
       },
     ],
   ];
+}
+
+/** Rejects after `ms` with `what` unless `promise` settles first; `onTimeout` cleans up. */
+function within(promise, what, onTimeout = () => {}) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`${what}: no answer within ${CALL_TIMEOUT_MS} ms`));
+    }, CALL_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Opens a WebSocket with `ws`: resolves `{ socket }` once open, or `{ refused }` (status,
+ * headers, body, as a supertest-like response) when the upgrade is answered over HTTP.
+ * Every socket goes into `sockets`, for the caller to terminate.
+ */
+function openSocket(WebSocket, url, token, sockets) {
+  const socket = new WebSocket(url, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    handshakeTimeout: CALL_TIMEOUT_MS,
+  });
+  sockets.add(socket);
+  const opened = new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ socket }));
+    socket.once('error', reject);
+    socket.once('unexpected-response', (request, response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+      response.once('error', reject);
+      response.once('end', () => {
+        request.destroy();
+        resolve({
+          refused: {
+            status: response.statusCode,
+            headers: response.headers,
+            text,
+          },
+        });
+      });
+    });
+  });
+  return within(opened, `upgrade of ${url}`, () => socket.terminate());
+}
+
+/** Sends one `ws` message and resolves with the next message, parsed. */
+function exchange(socket, message) {
+  const reply = new Promise((resolve, reject) => {
+    socket.once('message', (data) => {
+      try {
+        resolve(JSON.parse(data.toString('utf8')));
+      } catch {
+        reject(new Error(`not JSON: ${data.toString('utf8').slice(0, 200)}`));
+      }
+    });
+    socket.once('close', (code) =>
+      reject(new Error(`the socket closed (${code}) before answering`)),
+    );
+    socket.send(JSON.stringify(message));
+  });
+  return within(reply, `ws message ${message.event}`);
+}
+
+/** One ClientProxy `send`: resolves `{ value }` or `{ error }`, whichever the reply is. */
+function rpcSend(client, pattern) {
+  let subscription;
+  const reply = new Promise((resolve) => {
+    subscription = client.send(pattern, {}).subscribe({
+      next: (value) => resolve({ value }),
+      error: (error) => resolve({ error }),
+    });
+  });
+  return within(reply, `rpc send ${pattern}`, () =>
+    subscription?.unsubscribe(),
+  );
+}
+
+/**
+ * The checks of the other transports: GraphQL on the app's HTTP server, the ws gateway at
+ * /ws, and the TCP microservice at `rpcPort`, through the scratch app's own client packages.
+ */
+function transportChecks(base, rpcPort, kit, issuer, clients) {
+  const graphql = (query, token) =>
+    fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify({ query }),
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+  const wsUrl = `${base.replace(/^http/, 'ws')}/ws`;
+  const withSockets = async (test) => {
+    const sockets = new Set();
+    try {
+      await test(sockets);
+    } finally {
+      for (const socket of sockets) socket.terminate();
+    }
+  };
+  const withClient = async (test) => {
+    const { ClientProxyFactory, Transport } = clients.microservices;
+    const client = ClientProxyFactory.create({
+      transport: Transport.TCP,
+      options: { host: '127.0.0.1', port: rpcPort },
+    });
+    try {
+      await within(client.connect(), `tcp connect to ${rpcPort}`);
+      await test(client);
+    } finally {
+      await client.close();
+    }
+  };
+  const protectedCalls = async () => {
+    const res = await fetch(`${base}/rpc-calls`, {
+      signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+    });
+    if (res.status !== 200) throw new Error(`/rpc-calls status ${res.status}`);
+    return (await res.json()).documents;
+  };
+  const documentsToken = () => issuer.mint({}, { scope: 'documents.read' });
+  return [
+    [
+      'graphql public field without a token 200',
+      async () => {
+        const res = await graphql('{ health }');
+        const body = await res.json();
+        if (res.status !== 200 || body.data?.health !== 'ok') {
+          throw new Error(`status ${res.status}, body ${JSON.stringify(body)}`);
+        }
+      },
+    ],
+    [
+      'graphql no token 401, Bearer challenge, unauthenticated, field null',
+      async () => {
+        const res = await graphql('{ documents }');
+        await kit.expectBearerChallenge(res, { status: 401, body: false });
+        const body = await res.json();
+        const code = body.errors?.[0]?.extensions?.code;
+        if (code !== 'unauthenticated' || body.data?.documents != null) {
+          throw new Error(
+            `errors[0].extensions.code ${code}, body ${JSON.stringify(body).slice(0, 400)}`,
+          );
+        }
+      },
+    ],
+    [
+      'graphql valid token 200 with data',
+      async () => {
+        const res = await graphql('{ documents }', documentsToken());
+        const body = await res.json();
+        if (
+          res.status !== 200 ||
+          body.errors !== undefined ||
+          body.data?.documents?.[0] !== 'Welcome'
+        ) {
+          throw new Error(
+            `status ${res.status}, body ${JSON.stringify(body).slice(0, 400)}`,
+          );
+        }
+      },
+    ],
+    [
+      'ws upgrade without a token refused 401 with a Bearer challenge',
+      () =>
+        withSockets(async (sockets) => {
+          const { refused } = await openSocket(
+            clients.WebSocket,
+            wsUrl,
+            undefined,
+            sockets,
+          );
+          if (refused === undefined)
+            throw new Error('the upgrade was accepted without a token');
+          await kit.expectBearerChallenge(refused, { status: 401 });
+        }),
+    ],
+    [
+      'ws valid token: the message is answered',
+      () =>
+        withSockets(async (sockets) => {
+          const { socket, refused } = await openSocket(
+            clients.WebSocket,
+            wsUrl,
+            documentsToken(),
+            sockets,
+          );
+          if (socket === undefined)
+            throw new Error(
+              `upgrade refused: ${refused.status} ${refused.text}`,
+            );
+          const reply = await exchange(socket, { event: 'documents' });
+          if (
+            reply.event !== 'documents' ||
+            reply.data?.[0] !== "test-user's first document"
+          ) {
+            throw new Error(`reply ${JSON.stringify(reply).slice(0, 400)}`);
+          }
+        }),
+    ],
+    [
+      'ws missing scope: an insufficient_scope error message',
+      () =>
+        withSockets(async (sockets) => {
+          const { socket, refused } = await openSocket(
+            clients.WebSocket,
+            wsUrl,
+            issuer.mint({}, { scope: 'other' }),
+            sockets,
+          );
+          if (socket === undefined)
+            throw new Error(
+              `upgrade refused: ${refused.status} ${refused.text}`,
+            );
+          const reply = await exchange(socket, { event: 'documents' });
+          if (
+            reply.event !== 'error' ||
+            reply.data?.error !== 'insufficient_scope' ||
+            reply.data?.statusCode !== 403
+          ) {
+            throw new Error(`reply ${JSON.stringify(reply).slice(0, 400)}`);
+          }
+        }),
+    ],
+    [
+      'rpc tcp public message answered',
+      () =>
+        withClient(async (client) => {
+          const reply = await rpcSend(client, 'health');
+          if (reply.value !== 'ok')
+            throw new Error(`reply ${JSON.stringify(reply).slice(0, 400)}`);
+        }),
+    ],
+    [
+      'rpc tcp protected message (no credentials) error 401, handler not run',
+      () =>
+        withClient(async (client) => {
+          const reply = await rpcSend(client, 'documents');
+          const calls = await protectedCalls();
+          if (reply.error?.statusCode !== 401 || calls !== 0) {
+            throw new Error(
+              `reply ${JSON.stringify(reply).slice(0, 400)}; the handler ran ${calls} time(s)`,
+            );
+          }
+        }),
+    ],
+  ];
+}
+
+/** The client packages the transport checks use, from the scratch app's node_modules. */
+async function transportClients(dir) {
+  const resolve = createRequire(join(dir, 'package.json')).resolve;
+  const load = (name) => import(pathToFileURL(resolve(name)).href);
+  const [ws, microservices] = await Promise.all([
+    load('ws'),
+    load('@nestjs/microservices'),
+  ]);
+  return { WebSocket: ws.default, microservices };
 }
 
 async function main() {
@@ -346,20 +713,26 @@ async function main() {
     let failures = 0;
     let passes = 0;
     for (const name of names) {
+      const clients =
+        APPS[name].transports === undefined
+          ? undefined
+          : await transportClients(join(work, name));
       for (const node of nodes) {
+        const rpcPort = clients === undefined ? undefined : await freePort();
         const app = await startApp(
           node,
           join(work, name),
           APPS[name].file,
           issuer.authModuleOptions(),
+          rpcPort === undefined ? {} : { RPC_PORT: String(rpcPort) },
         );
         children.add(app.child);
         const label = `${name} on Node ${app.node.slice(1)}, @nestjs/core ${app.nest}`;
-        for (const [check, test] of checksFor(
-          `http://127.0.0.1:${app.port}`,
-          kit,
-          issuer,
-        )) {
+        const base = `http://127.0.0.1:${app.port}`;
+        const checks = checksFor(base, kit, issuer);
+        if (clients !== undefined)
+          checks.push(...transportChecks(base, rpcPort, kit, issuer, clients));
+        for (const [check, test] of checks) {
           try {
             await test();
             passes++;
