@@ -121,15 +121,17 @@ describe('BearerAuthenticator', () => {
     };
     authenticator.addVerificationHook(hook);
     const token = await mintToken(key, claims());
+    // Cached on its second verification (admitted once seen before), then a hit.
     await authenticator.verifyToken(token);
     void authenticator.verifyToken(token);
-    expect(seen).toEqual([false, true]);
+    void authenticator.verifyToken(token);
+    expect(seen).toEqual([false, false, true]);
     refuse = true;
     expect(() => authenticator.verifyToken(token)).toThrow(InvalidTokenError);
     refuse = false;
     // Evicted: the next verification is a fresh one again.
     void authenticator.verifyToken(token);
-    expect(seen).toEqual([false, true, true, false]);
+    expect(seen).toEqual([false, false, true, true, false]);
   });
 
   it('waits for an asynchronous hook and turns its unexpected failure into a 500', async () => {
@@ -167,8 +169,10 @@ describe('BearerAuthenticator', () => {
     authenticator.addVerificationHook((_p, d) => void seen.push(d.cached));
     const token = await mintToken(key, claims());
     await authenticator.verifyToken(token);
+    void authenticator.verifyToken(token);
+    void authenticator.verifyToken(token);
     authenticator.clearCache();
     void authenticator.verifyToken(token);
-    expect(seen).toEqual([false, false]);
+    expect(seen).toEqual([false, false, true, false]);
   });
 });

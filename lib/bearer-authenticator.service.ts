@@ -253,7 +253,7 @@ export class BearerAuthenticator {
       throw new InvalidTokenError('signature');
     }
     const principal = createPrincipal(inspected.claims, this.options);
-    if (this.cache !== undefined) {
+    if (this.cache?.admit(token) === true) {
       const expiresAt = Math.min(
         inspected.exp * 1000,
         Date.now() + this.cacheMaxAgeMs,

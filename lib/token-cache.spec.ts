@@ -108,4 +108,28 @@ describe('TokenCache', () => {
     expect(cache.get('past')).toBeUndefined();
     expect(cache.get('future')?.value).toBe(2);
   });
+
+  describe('admit(): an entry only for a token seen before', () => {
+    it('refuses the first sight of a token and admits the second', () => {
+      const cache = new TokenCache<number>(10);
+      expect(cache.admit('a.b.signature-one')).toBe(false);
+      expect(cache.admit('a.b.signature-one')).toBe(true);
+      expect(cache.admit('a.b.signature-two')).toBe(false);
+    });
+
+    it('keeps what it has seen across clear()', () => {
+      const cache = new TokenCache<number>(10);
+      cache.admit('a.b.signature-one');
+      cache.clear();
+      expect(cache.admit('a.b.signature-one')).toBe(true);
+    });
+
+    it('forgets a fingerprint whose slot another token took', () => {
+      const cache = new TokenCache<number>(1);
+      // 1,024 slots: enough distinct tokens overwrite every slot.
+      cache.admit('x.y.first');
+      for (let i = 0; i < 20_000; i++) cache.admit(`x.y.other-${i}`);
+      expect(cache.admit('x.y.first')).toBe(false);
+    });
+  });
 });

@@ -28,11 +28,41 @@ export class TokenCache<T> {
   private readonly nodes = new Map<string, Node<T>>();
   private oldest: Node<T> | undefined;
   private newest: Node<T> | undefined;
+  /** Fingerprints of tokens verified once (see {@link admit}); a slot per fingerprint. */
+  private readonly seen: Uint32Array;
+  private readonly seenMask: number;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    // A power of two at least twice the entries, between 1,024 and 1,048,576 slots (4 MiB).
+    let slots = 1024;
+    while (slots < maxEntries * 2 && slots < 1 << 20) slots *= 2;
+    this.seen = new Uint32Array(slots);
+    this.seenMask = slots - 1;
+  }
+
+  /**
+   * Whether a freshly verified token is worth an entry: only once it has been seen before.
+   * A token used once (a flood of fresh tokens, say) then never costs an entry, so it neither
+   * evicts tokens that are reused nor fills the old generation with entries that die young;
+   * a reused token is verified twice, then served from the cache. The first call for a token
+   * records a fingerprint of its last characters (signature bytes, so effectively random);
+   * a collision only changes when a token is cached, never whether it is valid.
+   */
+  admit(token: string): boolean {
+    let hash = 0x811c9dc5;
+    for (let i = Math.max(0, token.length - 16); i < token.length; i++) {
+      hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
+    }
+    // Zero marks an empty slot.
+    hash = hash >>> 0 || 1;
+    const slot = hash & this.seenMask;
+    if (this.seen[slot] === hash) return true;
+    this.seen[slot] = hash;
+    return false;
+  }
 
   /** The live entry for `token`, marked most recently used; an expired entry is dropped. */
   get(token: string): CacheEntry<T> | undefined {
@@ -75,6 +105,7 @@ export class TokenCache<T> {
 
   /** Forgets every token. */
   clear(): void {
+    // The fingerprints stay: a token seen before is still worth an entry when verified again.
     this.nodes.clear();
     this.oldest = undefined;
     this.newest = undefined;

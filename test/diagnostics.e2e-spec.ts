@@ -122,8 +122,10 @@ describe.each(ADAPTERS)('diagnostics channels on %s', (adapter) => {
         headers: token === undefined ? {} : bearer(token),
       });
     seen.length = 0;
-    expect((await get('/read', tokens.valid)).status).toBe(200);
-    expect((await get('/read', tokens.valid)).status).toBe(200);
+    // Cached on its second verification, so the third use is a cache hit.
+    for (let i = 0; i < 3; i++) {
+      expect((await get('/read', tokens.valid)).status).toBe(200);
+    }
     expect((await get('/me', tokens.tampered)).status).toBe(401);
     expect((await get('/me', tokens.expired)).status).toBe(401);
     expect((await get('/me', tokens.unknownKey)).status).toBe(401);
@@ -166,15 +168,16 @@ describe.each(ADAPTERS)('diagnostics channels on %s', (adapter) => {
     expect(authenticated.map((s) => s.message)).toEqual([
       { transport: 'http' },
       { transport: 'http' },
+      { transport: 'http' },
       // The token without the scope authenticated, then failed authorization.
     ]);
     const verifyEnds = seen.filter(
       (s) => s.channel === BEARER_CHANNELS.verify && s.event === 'end',
     );
-    // valid (fresh), valid (cached), tampered, expired, unknown kid, no scope.
+    // valid (fresh, fresh, cached), tampered, expired, unknown kid, no scope.
     expect(
       verifyEnds.map((s) => (s.message as { cached?: boolean }).cached),
-    ).toEqual([false, true, false, false, false, false]);
+    ).toEqual([false, false, true, false, false, false, false]);
     const verifyErrors = seen.filter(
       (s) => s.channel === BEARER_CHANNELS.verify && s.event === 'error',
     );
