@@ -185,6 +185,28 @@ describe('BearerGuard', () => {
     expect(call.headers['WWW-Authenticate']).toBe('Bearer error="x"');
   });
 
+  it('sets the challenge for an authorization failure after an asynchronous verification', async () => {
+    const asynchronous = fakeAuthenticator(tokens);
+    const authenticate = asynchronous.authenticate.bind(asynchronous);
+    asynchronous.authenticate = (request) =>
+      Promise.resolve().then(() => authenticate(request));
+    const guard = new BearerGuard(
+      new Reflector(),
+      resolveAuthOptions({
+        issuer: 'https://i.example/',
+        audience: 'a',
+        jwksUri: 'https://i.example/k',
+      }),
+      asynchronous,
+      challenges,
+    );
+    const call = httpCall('http', PlainController, 'roles', 'Bearer roleA');
+    await expect(guard.canActivate(call.context)).rejects.toBeInstanceOf(
+      InsufficientAccessError,
+    );
+    expect(call.headers['WWW-Authenticate']).toBe('Bearer error="x"');
+  });
+
   it('puts the principal on the request', () => {
     const guard = createGuard({}, tokens);
     const call = httpCall('http', PlainController, 'open', 'Bearer roleA');

@@ -93,11 +93,12 @@ export class BearerGuard implements CanActivate {
       }
       const outcome = this.authenticator.authenticate(credentials.request);
       if (outcome instanceof Promise) {
-        return outcome.then(
-          (authentication) =>
+        // Authorization failures after an asynchronous verification are refused the same way.
+        return outcome
+          .then((authentication) =>
             this.admitAuthentication(context, transport, route, authentication),
-          (error: unknown) => this.refuse(context, transport, error),
-        );
+          )
+          .catch((error: unknown) => this.refuse(context, transport, error));
       }
       return this.admitAuthentication(context, transport, route, outcome);
     } catch (error) {
