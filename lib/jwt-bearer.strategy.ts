@@ -25,7 +25,7 @@ import {
   type HttpRequest,
 } from './contexts/http.context.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
-import { extractToken } from './token-extractor.js';
+import { extractToken, type ExtractOptions } from './token-extractor.js';
 import { inspectToken, TENANT_PLACEHOLDER } from './token-policy.js';
 import { hasCanonicalSignature } from './token-verifier.js';
 
@@ -92,6 +92,8 @@ export class JwtBearerStrategy extends PassportStrategy(
   Strategy,
   BEARER_STRATEGY,
 ) {
+  private readonly extractOptions: ExtractOptions;
+
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
     private readonly options: ResolvedAuthOptions,
@@ -128,16 +130,17 @@ export class JwtBearerStrategy extends PassportStrategy(
       jsonWebTokenOptions: { clockTolerance: options.clockTolerance },
     };
     super(strategyOptions);
+    this.extractOptions = {
+      locations: options.tokenLocations,
+      maxTokenLength: options.maxTokenLength,
+    };
   }
 
   /** RFC 6750 extraction, the token policy and the key lookup, then passport-jwt. */
   override authenticate(request: HttpRequest, passportOptions?: object): void {
     const actions = this as unknown as PassportActions;
     const credentials = toCredentialRequest(request);
-    const extracted = extractToken(credentials, {
-      locations: this.options.tokenLocations,
-      maxTokenLength: this.options.maxTokenLength,
-    });
+    const extracted = extractToken(credentials, this.extractOptions);
     if (!extracted.ok) {
       if (extracted.error instanceof AuthenticationRequiredError) {
         actions.fail(extracted.error, 401);

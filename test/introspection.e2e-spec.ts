@@ -13,6 +13,7 @@ import { InvalidTokenError } from '../lib/bearer.errors.js';
 import { IssuerKeysService } from '../lib/keys/issuer-keys.service.js';
 import { TokenIntrospectionService } from '../lib/revocation/token-introspection.service.js';
 import { bearer, send, type HttpResult } from './support/http.js';
+import { MemoryAdapter } from './support/oidc-memory-adapter.js';
 import {
   findFreePort,
   SampleAppProcess,
@@ -29,40 +30,6 @@ const CLIENTS = {
 } as const;
 
 type ClientId = keyof typeof CLIENTS;
-
-/** oidc-provider's storage contract, in memory. */
-class MemoryAdapter {
-  private static readonly store = new Map<string, Record<string, unknown>>();
-  constructor(private readonly model: string) {}
-  private key(id: string): string {
-    return `${this.model}:${id}`;
-  }
-  upsert(id: string, payload: Record<string, unknown>): Promise<void> {
-    MemoryAdapter.store.set(this.key(id), payload);
-    return Promise.resolve();
-  }
-  find(id: string): Promise<Record<string, unknown> | undefined> {
-    return Promise.resolve(MemoryAdapter.store.get(this.key(id)));
-  }
-  findByUid(): Promise<undefined> {
-    return Promise.resolve(undefined);
-  }
-  findByUserCode(): Promise<undefined> {
-    return Promise.resolve(undefined);
-  }
-  consume(id: string): Promise<void> {
-    const payload = MemoryAdapter.store.get(this.key(id));
-    if (payload !== undefined) payload.consumed = Math.floor(Date.now() / 1000);
-    return Promise.resolve();
-  }
-  destroy(id: string): Promise<void> {
-    MemoryAdapter.store.delete(this.key(id));
-    return Promise.resolve();
-  }
-  revokeByGrantId(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 function json<T = Record<string, unknown>>(res: HttpResult): T {
   return JSON.parse(res.text) as T;

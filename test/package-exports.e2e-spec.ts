@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readImportGraph } from './support/import-graph.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -99,21 +100,10 @@ describe('the compiled package, loaded by name', () => {
     );
     expect(out).toBe('function function');
     // Every module the client entry imports, transitively, from the compiled files.
-    const seen = new Set<string>();
-    const external = new Set<string>();
-    const visit = (file: string): void => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      const source = readFileSync(file, 'utf8');
-      for (const [, specifier] of source.matchAll(
-        /(?:from|import)\s*\(?\s*'([^']+)'/g,
-      )) {
-        if (specifier === undefined) continue;
-        if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
-        else external.add(specifier);
-      }
-    };
-    visit(join(root, 'dist/lib/client/index.js'));
+    const { external } = readImportGraph(
+      root,
+      'dist/lib/client/index.js',
+    );
     expect([...external].filter((name) => !name.startsWith('node:'))).toEqual(
       [],
     );

@@ -36,6 +36,7 @@ import {
   type ScenarioAdapter,
   type ScenarioApp,
 } from './scenario/scenario-app.js';
+import { readImportGraph } from './support/import-graph.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -445,21 +446,10 @@ describe('the compiled nestjs-bearer/testing', () => {
         'overrideAuthModuleOptions',
       ]),
     );
-    const seen = new Set<string>();
-    const external = new Set<string>();
-    const visit = (file: string): void => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      const source = readFileSync(file, 'utf8');
-      for (const [, specifier] of source.matchAll(
-        /(?:from|import)\s*\(?\s*'([^']+)'/g,
-      )) {
-        if (specifier === undefined) continue;
-        if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
-        else external.add(specifier);
-      }
-    };
-    visit(join(root, 'dist/lib/testing/index.js'));
+    const { files: seen, external } = readImportGraph(
+      root,
+      'dist/lib/testing/index.js',
+    );
     expect(seen.size).toBeGreaterThanOrEqual(5);
     expect([...external].filter((name) => !name.startsWith('node:'))).toEqual(
       [],

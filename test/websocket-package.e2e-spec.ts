@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readImportGraph } from './support/import-graph.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -30,23 +31,8 @@ function runModule(source: string, flags: string[] = []): string {
 }
 
 /** Every bare specifier the compiled file imports, statically or dynamically, transitively. */
-function externalImports(entry: string): Set<string> {
-  const seen = new Set<string>();
-  const external = new Set<string>();
-  const visit = (file: string): void => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    const source = readFileSync(file, 'utf8');
-    for (const [, specifier] of source.matchAll(
-      /(?:from|import)\s*\(?\s*'([^']+)'/g,
-    )) {
-      if (specifier === undefined) continue;
-      if (specifier.startsWith('.')) visit(join(dirname(file), specifier));
-      else external.add(specifier);
-    }
-  };
-  visit(join(root, entry));
-  return external;
+function externalImports(entry: string): ReadonlySet<string> {
+  return readImportGraph(root, entry).external;
 }
 
 describe('nestjs-bearer/ws', () => {
