@@ -100,10 +100,7 @@ describe('the compiled package, loaded by name', () => {
     );
     expect(out).toBe('function function');
     // Every module the client entry imports, transitively, from the compiled files.
-    const { external } = readImportGraph(
-      root,
-      'dist/lib/client/index.js',
-    );
+    const { external } = readImportGraph(root, 'dist/lib/client/index.js');
     expect([...external].filter((name) => !name.startsWith('node:'))).toEqual(
       [],
     );
