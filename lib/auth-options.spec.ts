@@ -60,6 +60,12 @@ describe('resolveAuthOptions', () => {
         tokenCache: { maxEntries: 10_000, maxAge: 300 },
         acceptContexts: [],
         errorFormat: 'json',
+        dpop: {
+          mode: 'off',
+          algorithms: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+          iatWindow: 60,
+        },
+        trustedProxies: [],
       });
     });
 
@@ -143,6 +149,12 @@ describe('resolveAuthOptions', () => {
         tokenCache: { maxEntries: 1, maxAge: 1 },
         acceptContexts: ['rpc', 'kafka'],
         errorFormat: 'problem',
+        dpop: {
+          mode: 'off',
+          algorithms: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+          iatWindow: 60,
+        },
+        trustedProxies: [],
       });
     });
 

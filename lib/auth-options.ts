@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
 import {
   isQuotable,
@@ -294,10 +296,83 @@ export interface AuthModuleOptions {
    * opaque tokens are refused as malformed.
    */
   introspection?: IntrospectionOptions;
+  /**
+   * DPoP-bound tokens (RFC 9449): a mode, or the options. Unset: `off`. Whatever the mode,
+   * a token bound to a DPoP key (`cnf.jkt`) is never accepted as a Bearer token.
+   */
+  dpop?: DpopOptions | DpopMode;
+  /**
+   * Addresses of the reverse proxies in front of the API (exact IPs). Only from them are
+   * `X-Forwarded-Proto`/`X-Forwarded-Host` (for DPoP's `htu`) and `clientCertificateHeader`
+   * believed.
+   */
+  trustedProxies?: readonly string[];
+  /**
+   * The header a trusted proxy forwards the TLS client certificate in, as RFC 9440
+   * `Client-Cert` (`:base64 DER:`) or a PEM, URL-encoded or not. Unset: the certificate of
+   * the TLS connection. Tokens bound to a certificate (`cnf["x5t#S256"]`, RFC 8705) are
+   * always checked against it.
+   */
+  clientCertificateHeader?: string;
 }
 
 /** The body format of error responses. */
 export type ErrorFormat = 'json' | 'problem';
+
+/**
+ * DPoP (RFC 9449): `off` (the `DPoP` scheme is "no credentials"), `allowed` (Bearer and
+ * DPoP), `required` (DPoP only; a Bearer token is "no credentials").
+ */
+export type DpopMode = 'off' | 'allowed' | 'required';
+
+/** Server-issued DPoP nonces (RFC 9449 section 9). */
+export interface DpopNonceOptions {
+  /**
+   * The HMAC key nonces are made with, at least 32 characters. Every instance behind one
+   * load balancer needs the same one; unset, a random key per process.
+   */
+  secret?: string;
+  /**
+   * Seconds per nonce slot; a nonce is accepted in its slot and the next one.
+   * @default 300
+   */
+  lifetime?: number;
+}
+
+/** Sender-constrained tokens by DPoP proofs (RFC 9449). */
+export interface DpopOptions {
+  /** @default 'allowed' */
+  mode?: DpopMode;
+  /**
+   * The accepted proof algorithms (asymmetric only).
+   * @default ['ES256', 'EdDSA', 'PS256', 'RS256']
+   */
+  algorithms?: readonly JwsAlgorithm[];
+  /** Demand a server nonce in every proof: `true` for a random per-process key. */
+  nonce?: boolean | DpopNonceOptions;
+  /**
+   * How old a proof's `iat` may be, in seconds (plus `clockTolerance`); proofs' `jti`s are
+   * kept this long in the replay cache.
+   * @default 60
+   */
+  iatWindow?: number;
+  /**
+   * The API's public origins (`https://api.example.com`), which a proof's `htu` must name.
+   * Unset: the origin a `trustedProxies` proxy forwards, else the socket's local address.
+   */
+  origins?: readonly string[];
+}
+
+/** {@link DpopOptions} after validation. */
+export interface ResolvedDpopOptions {
+  readonly mode: DpopMode;
+  readonly algorithms: readonly JwsAlgorithm[];
+  /** Unset when nonces are off. */
+  readonly nonce:
+    { readonly secret: Buffer; readonly lifetime: number } | undefined;
+  readonly iatWindow: number;
+  readonly origins: readonly string[] | undefined;
+}
 
 /** Options after validation, with every default filled in. */
 export interface ResolvedAuthOptions {
@@ -327,6 +402,9 @@ export interface ResolvedAuthOptions {
   readonly revocation?: Readonly<Required<RevocationOptions>>;
   /** Unset when introspection is off. */
   readonly introspection?: Readonly<Required<IntrospectionOptions>>;
+  readonly dpop: ResolvedDpopOptions;
+  readonly trustedProxies: readonly string[];
+  readonly clientCertificateHeader: string | undefined;
 }
 
 /** Thrown at start when an option is wrong; the message names the option. */
@@ -365,6 +443,9 @@ const KNOWN_OPTIONS = new Set([
   'errorFormat',
   'revocation',
   'introspection',
+  'dpop',
+  'trustedProxies',
+  'clientCertificateHeader',
 ]);
 
 function check(condition: boolean, option: string, problem: string): void {
@@ -835,6 +916,133 @@ function resolveIntrospection(
   });
 }
 
+const DPOP_MODES: readonly DpopMode[] = ['off', 'allowed', 'required'];
+const DEFAULT_DPOP_ALGORITHMS: readonly JwsAlgorithm[] = [
+  'ES256',
+  'EdDSA',
+  'PS256',
+  'RS256',
+];
+
+function resolveDpopNonce(
+  value: unknown,
+): ResolvedDpopOptions['nonce'] | undefined {
+  if (value === undefined || value === false) return undefined;
+  const o = checkObject(value === true ? {} : value, 'dpop.nonce');
+  for (const key of Object.keys(o)) {
+    check(
+      key === 'secret' || key === 'lifetime',
+      `dpop.nonce.${key}`,
+      'is not a known option.',
+    );
+  }
+  if (o.secret !== undefined) {
+    check(
+      typeof o.secret === 'string' && o.secret.length >= 32,
+      'dpop.nonce.secret',
+      'must be a string of at least 32 characters.',
+    );
+  }
+  return Object.freeze({
+    secret:
+      o.secret === undefined
+        ? randomBytes(32)
+        : Buffer.from(o.secret as string, 'utf8'),
+    lifetime: checkNumber(o.lifetime, 'dpop.nonce.lifetime', 300, 10, 86_400),
+  });
+}
+
+function resolveDpop(
+  value: unknown,
+  locations: readonly TokenLocation[],
+): ResolvedDpopOptions {
+  const o = checkObject(
+    typeof value === 'string' ? { mode: value } : value,
+    'dpop',
+  );
+  const known = ['mode', 'algorithms', 'nonce', 'iatWindow', 'origins'];
+  for (const key of Object.keys(o)) {
+    check(known.includes(key), `dpop.${key}`, 'is not a known option.');
+  }
+  const mode = o.mode ?? (value === undefined ? 'off' : 'allowed');
+  check(
+    DPOP_MODES.includes(mode as DpopMode),
+    'dpop.mode',
+    'must be "off", "allowed" or "required".',
+  );
+  check(
+    mode !== 'required' || locations.every((location) => location === 'header'),
+    'tokenLocations',
+    'must be ["header"] when dpop.mode is "required": DPoP tokens travel only in the Authorization header.',
+  );
+  let algorithms = DEFAULT_DPOP_ALGORITHMS;
+  if (o.algorithms !== undefined) {
+    check(
+      Array.isArray(o.algorithms) && o.algorithms.length > 0,
+      'dpop.algorithms',
+      'must be a non-empty array.',
+    );
+    for (const alg of o.algorithms as unknown[]) {
+      check(
+        (ASYMMETRIC_ALGORITHMS as readonly unknown[]).includes(alg),
+        'dpop.algorithms',
+        `must contain only ${ASYMMETRIC_ALGORITHMS.join(', ')}.`,
+      );
+    }
+    algorithms = [...new Set(o.algorithms as JwsAlgorithm[])];
+  }
+  let origins: string[] | undefined;
+  if (o.origins !== undefined) {
+    origins = checkStrings(o.origins, 'dpop.origins').map((origin) => {
+      const url = new URL(checkUrl(origin, 'dpop.origins'));
+      check(
+        url.pathname === '/' &&
+          url.search === '' &&
+          url.hash === '' &&
+          url.username === '' &&
+          url.password === '',
+        'dpop.origins',
+        `must hold origins only (scheme, host and port), not "${origin}".`,
+      );
+      return url.origin;
+    });
+  }
+  return Object.freeze({
+    mode: mode as DpopMode,
+    algorithms: Object.freeze([...algorithms]),
+    nonce: mode === 'off' ? undefined : resolveDpopNonce(o.nonce),
+    iatWindow: checkNumber(o.iatWindow, 'dpop.iatWindow', 60, 1, 3600),
+    origins: origins === undefined ? undefined : Object.freeze(origins),
+  });
+}
+
+function resolveTrustedProxies(value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  check(
+    Array.isArray(value),
+    'trustedProxies',
+    'must be an array of IP addresses.',
+  );
+  for (const address of value as unknown[]) {
+    check(
+      typeof address === 'string' && isIP(address) !== 0,
+      'trustedProxies',
+      'must contain only IP addresses (no host names, no ranges).',
+    );
+  }
+  return Object.freeze([...(value as string[])]);
+}
+
+function resolveCertificateHeader(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  check(
+    typeof value === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value),
+    'clientCertificateHeader',
+    'must be a header name.',
+  );
+  return (value as string).toLowerCase();
+}
+
 /**
  * Validates module options once, at start, and fills in the defaults.
  * Throws {@link AuthConfigurationError} naming the first wrong option.
@@ -892,6 +1100,16 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
   const resourceId = checkChallengeText(o.resourceId, 'resourceId');
   const realm = checkChallengeText(o.realm, 'realm');
   const scopeClaims = resolveClaimNames(o.scopeClaims);
+  const tokenLocations = resolveLocations(o.tokenLocations);
+  const trustedProxies = resolveTrustedProxies(o.trustedProxies);
+  const clientCertificateHeader = resolveCertificateHeader(
+    o.clientCertificateHeader,
+  );
+  check(
+    clientCertificateHeader === undefined || trustedProxies.length > 0,
+    'clientCertificateHeader',
+    'needs trustedProxies: the header is only believed from a proxy you list.',
+  );
   const roleClaim = o.roleClaim === undefined ? 'roles' : o.roleClaim;
   check(
     typeof roleClaim === 'string' && roleClaim !== '',
@@ -905,7 +1123,7 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     jwksUri,
     algorithms: resolveAlgorithms(o.algorithms),
     clockTolerance: checkNumber(o.clockTolerance, 'clockTolerance', 30, 0, 600),
-    tokenLocations: resolveLocations(o.tokenLocations),
+    tokenLocations,
     maxTokenLength: checkNumber(
       o.maxTokenLength,
       'maxTokenLength',
@@ -933,6 +1151,9 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     errorFormat: resolveErrorFormat(o.errorFormat),
     revocation: resolveRevocation(o.revocation),
     introspection: resolveIntrospection(o.introspection),
+    dpop: resolveDpop(o.dpop, tokenLocations),
+    trustedProxies,
+    clientCertificateHeader,
   });
 }
 

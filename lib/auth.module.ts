@@ -20,6 +20,7 @@ import { JwtBearerStrategy } from './jwt-bearer.strategy.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import { BearerRevocations } from './revocation/bearer-revocations.service.js';
+import { SenderConstraints } from './sender-constraints/sender-constraints.service.js';
 import { createRevocationStore } from './revocation/create-revocation-store.js';
 import { REVOCATION_STORE } from './revocation/revocation.constants.js';
 import { TokenIntrospectionService } from './revocation/token-introspection.service.js';
@@ -55,6 +56,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
       inject: [RESOLVED_AUTH_OPTIONS],
     },
     BearerRevocations,
+    SenderConstraints,
     TokenIntrospectionService,
     JwtBearerStrategy,
     BearerGuard,
@@ -75,6 +77,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
     IssuerKeysService,
     BearerAuthenticator,
     BearerRevocations,
+    SenderConstraints,
     TokenIntrospectionService,
     BearerChallengesService,
     BearerGuard,

@@ -6,6 +6,7 @@ import {
   AuthServerError,
   BearerError,
   InvalidTokenError,
+  type AuthScheme,
 } from './bearer.errors.js';
 import { createPrincipal, type BearerPrincipal } from './claims.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
@@ -38,6 +39,10 @@ export interface Authentication {
   readonly token: string;
   /** Where it travelled (RFC 6750 section 2). */
   readonly location: TokenLocation;
+  /** The `Authorization` scheme it came with (`Bearer` for body and query tokens). */
+  readonly scheme: AuthScheme;
+  /** Headers for the response, set by verification hooks (the next `DPoP-Nonce`). */
+  readonly responseHeaders: Readonly<Record<string, string>>;
 }
 
 /** What a verification hook learns besides the principal. */
@@ -48,6 +53,17 @@ export interface VerificationDetails {
   readonly cached: boolean;
   /** The request it came with, when there is one. */
   readonly request: CredentialRequest | undefined;
+  /** The scheme it came with: `Bearer` (RFC 6750) or `DPoP` (RFC 9449). */
+  readonly scheme: AuthScheme;
+  /** Headers a hook wants on the response; the guard sets them on success. */
+  readonly responseHeaders: Record<string, string>;
+}
+
+/** What one verification carries besides the token, from the call to the hooks. */
+interface VerificationCall {
+  readonly request: CredentialRequest | undefined;
+  readonly scheme: AuthScheme;
+  readonly responseHeaders: Record<string, string>;
 }
 
 /**
@@ -82,6 +98,18 @@ interface VerifiedToken {
   readonly kid: string | undefined;
   readonly alg: string;
   readonly key: KeyObject;
+}
+
+/** The `Authorization` schemes the options accept (`dpop.mode`). */
+export function acceptedSchemes(options: ResolvedAuthOptions): AuthScheme[] {
+  switch (options.dpop.mode) {
+    case 'off':
+      return ['Bearer'];
+    case 'required':
+      return ['DPoP'];
+    default:
+      return ['Bearer', 'DPoP'];
+  }
 }
 
 /** A short, irreversible fingerprint of a token for logs; the token itself is never logged. */
@@ -123,6 +151,7 @@ export class BearerAuthenticator {
     this.extractOptions = {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
+      schemes: acceptedSchemes(options),
     };
     const { tokenCache } = options;
     this.cache =
@@ -157,11 +186,19 @@ export class BearerAuthenticator {
   ): Authentication | Promise<Authentication> {
     const extracted = extractToken(request, this.extractOptions);
     if (!extracted.ok) return this.fail(extracted.error, undefined);
-    const { token, location } = extracted;
-    const principal = this.verifyToken(token, request);
+    const { token, location, scheme } = extracted;
+    const call: VerificationCall = { request, scheme, responseHeaders: {} };
+    const principal = this.verifyCall(token, call);
+    const { responseHeaders } = call;
     return principal instanceof Promise
-      ? principal.then((verified) => ({ principal: verified, token, location }))
-      : { principal, token, location };
+      ? principal.then((verified) => ({
+          principal: verified,
+          token,
+          location,
+          scheme,
+          responseHeaders,
+        }))
+      : { principal, token, location, scheme, responseHeaders };
   }
 
   /**
@@ -173,44 +210,52 @@ export class BearerAuthenticator {
   verifyToken(
     token: string,
     request?: CredentialRequest,
+    scheme: AuthScheme = 'Bearer',
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    return this.verifyCall(token, { request, scheme, responseHeaders: {} });
+  }
+
+  private verifyCall(
+    token: string,
+    call: VerificationCall,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     if (!verifyTrace.hasSubscribers) {
-      return this.verifyChecked(token, request, undefined);
+      return this.verifyChecked(token, call, undefined);
     }
     const trace: VerifyTraceContext = {};
     return traceMaybeAsync(verifyTrace, trace, () =>
-      this.verifyChecked(token, request, trace),
+      this.verifyChecked(token, call, trace),
     );
   }
 
   private verifyChecked(
     token: string,
-    request: CredentialRequest | undefined,
+    call: VerificationCall,
     trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     let result: BearerPrincipal | Promise<BearerPrincipal>;
     try {
-      result = this.verifyOnce(token, request, trace);
+      result = this.verifyOnce(token, call, trace);
     } catch (error) {
-      return this.fail(error, token);
+      return this.fail(error, token, call.scheme);
     }
     return result instanceof Promise
-      ? result.catch((error: unknown) => this.fail(error, token))
+      ? result.catch((error: unknown) => this.fail(error, token, call.scheme))
       : result;
   }
 
   private verifyOnce(
     token: string,
-    request: CredentialRequest | undefined,
+    call: VerificationCall,
     trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     const cached = this.readCache(token);
     if (trace !== undefined) trace.cached = cached !== undefined;
     if (cached !== undefined) {
-      return this.runHooks(cached, { token, cached: true, request });
+      return this.runHooks(cached, { token, cached: true, ...call });
     }
     if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
-      return this.verifyOpaque(this.opaqueVerifier, token, request);
+      return this.verifyOpaque(this.opaqueVerifier, token, call);
     }
     // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = inspectToken(token, this.options);
@@ -218,17 +263,17 @@ export class BearerAuthenticator {
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.
     const key = source.getKnownKey(inspected.kid, inspected.alg);
-    if (key !== undefined) return this.admit(token, inspected, key, request);
+    if (key !== undefined) return this.admit(token, inspected, key, call);
     return source
       .getKey(inspected.kid, inspected.alg)
-      .then((fetched) => this.admit(token, inspected, fetched, request));
+      .then((fetched) => this.admit(token, inspected, fetched, call));
   }
 
   /** An opaque token: its verifier (with its own cache), then the hooks. */
   private verifyOpaque(
     verifier: OpaqueTokenVerifier,
     token: string,
-    request: CredentialRequest | undefined,
+    call: VerificationCall,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     if (token.length > this.options.maxTokenLength) {
       throw new InvalidTokenError('too_long');
@@ -236,10 +281,10 @@ export class BearerAuthenticator {
     const principal = verifier.verifyOpaqueToken(token);
     if (principal instanceof Promise) {
       return principal.then((verified) =>
-        this.runHooks(verified, { token, cached: false, request }),
+        this.runHooks(verified, { token, cached: false, ...call }),
       );
     }
-    return this.runHooks(principal, { token, cached: true, request });
+    return this.runHooks(principal, { token, cached: true, ...call });
   }
 
   /** Checks the signature, caches the principal and runs the hooks. */
@@ -247,7 +292,7 @@ export class BearerAuthenticator {
     token: string,
     inspected: InspectedToken,
     key: KeyObject,
-    request: CredentialRequest | undefined,
+    call: VerificationCall,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     if (!verifyJwsSignature(token, inspected.alg, key)) {
       throw new InvalidTokenError('signature');
@@ -270,7 +315,7 @@ export class BearerAuthenticator {
         expiresAt,
       );
     }
-    return this.runHooks(principal, { token, cached: false, request });
+    return this.runHooks(principal, { token, cached: false, ...call });
   }
 
   /**
@@ -331,8 +376,14 @@ export class BearerAuthenticator {
     return undefined;
   }
 
-  private fail(error: unknown, token: string | undefined): never {
+  private fail(
+    error: unknown,
+    token: string | undefined,
+    scheme?: AuthScheme,
+  ): never {
     const bearerError = toBearerError(error);
+    // The challenge of the scheme the client used carries the error (RFC 9449 section 7.1).
+    if (scheme === 'DPoP') bearerError.scheme = scheme;
     // Under a flood of bad tokens, the fingerprint and message cost more than the 401.
     if (Logger.isLevelEnabled('debug')) {
       const what =

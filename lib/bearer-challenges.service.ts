@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
-import { BearerError } from './bearer.errors.js';
+import { BearerError, type AuthScheme } from './bearer.errors.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import {
@@ -167,7 +167,7 @@ export class BearerChallengesService {
       Object.keys(exception.challengeExtras).length === 0
         ? ''
         : JSON.stringify(exception.challengeExtras);
-    const key = `${status}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
+    const key = `${status}\u0000${exception.scheme}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
     const cached = this.rendered.get(key);
     if (cached !== undefined) return cached;
     const response = this.build(exception, status);
@@ -228,11 +228,35 @@ export class BearerChallengesService {
         };
     return Object.freeze({
       status,
-      challenge: formatChallenge(params),
+      challenge: this.formatChallenges(params, exception.scheme),
       contentType,
       body: Object.freeze(body),
       json: JSON.stringify(body),
     });
+  }
+
+  /**
+   * The `WWW-Authenticate` value: the Bearer challenge; with DPoP `required`, the DPoP
+   * challenge; with DPoP `allowed`, both (Bearer first, as RFC 9449 section 7.2 shows),
+   * the error on the one of the scheme the client used. The DPoP challenge lists the
+   * accepted proof algorithms in `algs` (RFC 9449 section 7.1).
+   */
+  private formatChallenges(
+    params: ChallengeParams,
+    scheme: AuthScheme,
+  ): string {
+    const { mode, algorithms } = this.options.dpop;
+    if (mode === 'off') return formatChallenge(params);
+    const algs = algorithms.join(' ');
+    if (mode === 'required')
+      return formatChallenge({ ...params, algs }, 'DPoP');
+    const shared: ChallengeParams = {};
+    for (const name of CONFIGURED_PARAMETERS) {
+      if (name !== 'error_uri') shared[name] = params[name];
+    }
+    return scheme === 'DPoP'
+      ? `${formatChallenge(shared)}, ${formatChallenge({ ...params, algs }, 'DPoP')}`
+      : `${formatChallenge(params)}, ${formatChallenge({ ...shared, algs }, 'DPoP')}`;
   }
 
   private problem(

@@ -55,13 +55,21 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
       case 'rpc':
         return this.rpcError(host, response);
       default:
-        this.reply(host.switchToHttp().getResponse(), response);
+        this.reply(
+          host.switchToHttp().getResponse(),
+          response,
+          exception.responseHeaders,
+        );
         return undefined;
     }
   }
 
   /** Writes an error response on the HTTP adapter (Express or Fastify). */
-  protected reply(httpResponse: unknown, response: BearerErrorResponse): void {
+  protected reply(
+    httpResponse: unknown,
+    response: BearerErrorResponse,
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): void {
     const node = (httpResponse ?? {}) as Partial<ServerResponse>;
     // Express's response is Node's: status, headers and the body built once, in one write.
     // Fastify's reply (and anything else) goes through the adapter.
@@ -77,12 +85,16 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
       if (response.challenge !== undefined) {
         headers['www-authenticate'] = response.challenge;
       }
+      for (const name in extraHeaders) headers[name] = extraHeaders[name];
       node.writeHead(response.status, headers).end(response.json);
       return;
     }
     const adapter = this.adapterHost.httpAdapter;
     if (response.challenge !== undefined) {
       adapter.setHeader(httpResponse, 'WWW-Authenticate', response.challenge);
+    }
+    for (const name in extraHeaders) {
+      adapter.setHeader(httpResponse, name, extraHeaders[name]);
     }
     adapter.setHeader(httpResponse, 'Content-Type', response.contentType);
     adapter.reply(httpResponse, response.json, response.status);

@@ -10,7 +10,12 @@ export type BearerErrorCode =
   | 'insufficient_scope'
   | 'insufficient_access'
   | 'insufficient_user_authentication'
-  | 'insufficient_claims';
+  | 'insufficient_claims'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
+
+/** The authentication schemes of RFC 6750 (`Bearer`) and RFC 9449 (`DPoP`). */
+export type AuthScheme = 'Bearer' | 'DPoP';
 
 /** The JSON body of a bearer error response; it mirrors the challenge. */
 export interface BearerErrorBody {
@@ -23,6 +28,8 @@ export interface BearerErrorBody {
   claims?: string;
   message?: string;
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 // A client error's stack trace is never used, and capturing one costs more than the rest
 // of a 401; these two bracket `super()` so that 4xx errors are built without one.
@@ -57,6 +64,13 @@ export abstract class BearerError extends HttpException {
    * (RFC 6750) or `acr_values` and `max_age` (RFC 9470); the body mirrors them.
    */
   readonly challengeExtras: Readonly<Record<string, string>>;
+  /**
+   * The scheme whose challenge carries the error: the one the client used (the
+   * authenticator sets it), or `DPoP` for a proof's faults. With DPoP off, always `Bearer`.
+   */
+  scheme: AuthScheme = 'Bearer';
+  /** Response headers the refusal needs besides the challenge (`DPoP-Nonce`). */
+  readonly responseHeaders: Readonly<Record<string, string>> = NO_HEADERS;
 
   protected constructor(
     status: number,
@@ -119,6 +133,9 @@ export type InvalidTokenReason =
   | 'issued_in_future'
   | 'claims'
   | 'revoked'
+  | 'dpop_bound'
+  | 'not_dpop_bound'
+  | 'certificate_bound'
   | 'invalid';
 
 const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
@@ -139,6 +156,12 @@ const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
   issued_in_future: 'The access token was issued in the future.',
   claims: 'The access token claims are invalid.',
   revoked: 'The access token is revoked.',
+  dpop_bound:
+    'The access token is bound to a DPoP key and must be sent with the DPoP scheme.',
+  not_dpop_bound:
+    'The access token is not bound to a DPoP key and cannot be sent with the DPoP scheme.',
+  certificate_bound:
+    'The access token is bound to a client certificate the request does not present.',
   invalid: 'The access token is invalid.',
 };
 
@@ -262,5 +285,75 @@ export class InsufficientClaimsError extends BearerError {
       claims: Buffer.from(json, 'utf8').toString('base64'),
     });
     this.claimsRequest = json;
+  }
+}
+
+/** Why a DPoP proof was refused (RFC 9449 section 4.3); each has one fixed description. */
+export type DpopProofFault =
+  | 'missing'
+  | 'multiple'
+  | 'malformed'
+  | 'type'
+  | 'algorithm'
+  | 'key'
+  | 'signature'
+  | 'method'
+  | 'uri'
+  | 'issued_at'
+  | 'token_hash'
+  | 'key_binding'
+  | 'replayed';
+
+const DPOP_PROOF_DESCRIPTIONS: Record<DpopProofFault, string> = {
+  missing: 'The request carries no DPoP proof.',
+  multiple: 'The request carries more than one DPoP proof.',
+  malformed: 'The DPoP proof is malformed.',
+  type: 'The DPoP proof does not have the type dpop+jwt.',
+  algorithm: 'The DPoP proof is signed with an algorithm that is not accepted.',
+  key: 'The DPoP proof does not carry an acceptable public key.',
+  signature: 'The DPoP proof signature is invalid.',
+  method: 'The DPoP proof was made for another HTTP method.',
+  uri: 'The DPoP proof was made for another URI.',
+  issued_at: 'The DPoP proof was not issued within the acceptable time window.',
+  token_hash: 'The DPoP proof was made for another access token.',
+  key_binding:
+    'The DPoP proof key does not match the key the access token is bound to.',
+  replayed: 'The DPoP proof has already been used.',
+};
+
+/**
+ * 401 `invalid_dpop_proof` (RFC 9449 section 7.1): the `DPoP` proof is missing, malformed,
+ * replayed, or made for another request, token or key. Its challenge is the DPoP scheme's.
+ */
+export class InvalidDpopProofError extends BearerError {
+  /** The machine-readable fault; it is logged, and its fixed sentence is the description. */
+  readonly fault: DpopProofFault;
+
+  constructor(fault: DpopProofFault) {
+    super(
+      HttpStatus.UNAUTHORIZED,
+      'invalid_dpop_proof',
+      DPOP_PROOF_DESCRIPTIONS[fault],
+    );
+    this.fault = fault;
+    this.scheme = 'DPoP';
+  }
+}
+
+/**
+ * 401 `use_dpop_nonce` (RFC 9449 section 9): the proof lacks the server's current nonce.
+ * The response carries the nonce to use in the `DPoP-Nonce` header.
+ */
+export class UseDpopNonceError extends BearerError {
+  override readonly responseHeaders: Readonly<Record<string, string>>;
+
+  constructor(nonce: string) {
+    super(
+      HttpStatus.UNAUTHORIZED,
+      'use_dpop_nonce',
+      'The resource server requires a nonce in the DPoP proof.',
+    );
+    this.scheme = 'DPoP';
+    this.responseHeaders = Object.freeze({ 'DPoP-Nonce': nonce });
   }
 }

@@ -62,7 +62,13 @@ function fakeAuthenticator(
       const token = String(header).replace(/^Bearer /, '');
       const claims = tokens[token];
       if (claims === undefined) throw new InvalidTokenError('signature');
-      return { principal: principal(claims), token, location: 'header' };
+      return {
+        principal: principal(claims),
+        token,
+        location: 'header',
+        scheme: 'Bearer',
+        responseHeaders: {},
+      };
     },
   } as unknown as BearerAuthenticator;
 }

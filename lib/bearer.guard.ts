@@ -170,16 +170,23 @@ export class BearerGuard implements CanActivate {
     try {
       this.admit(context, transport, route, authentication.principal);
     } catch (error) {
-      if (Logger.isLevelEnabled('debug') && error instanceof BearerError) {
-        this.logger.debug(
-          `${error.constructor.name} token=${fingerprintToken(authentication.token)}`,
-        );
+      if (error instanceof BearerError) {
+        // The challenge of the scheme the token came with carries the refusal.
+        error.scheme = authentication.scheme;
+        if (Logger.isLevelEnabled('debug')) {
+          this.logger.debug(
+            `${error.constructor.name} token=${fingerprintToken(authentication.token)}`,
+          );
+        }
       }
       throw error;
     }
     if (authentication.location === 'query') {
       // RFC 6750 section 2.3: a response to a query-token request must not be shared.
       transport.setHeader(context, 'Cache-Control', 'private');
+    }
+    for (const name in authentication.responseHeaders) {
+      transport.setHeader(context, name, authentication.responseHeaders[name]);
     }
     return true;
   }
@@ -221,8 +228,13 @@ export class BearerGuard implements CanActivate {
     publishRefused(context.getType(), bearerError);
     const send = (): never => {
       const { challenge } = this.challenges.render(bearerError);
-      if (challenge !== undefined && transport !== undefined) {
-        transport.setHeader(context, 'WWW-Authenticate', challenge);
+      if (transport !== undefined) {
+        if (challenge !== undefined) {
+          transport.setHeader(context, 'WWW-Authenticate', challenge);
+        }
+        for (const name in bearerError.responseHeaders) {
+          transport.setHeader(context, name, bearerError.responseHeaders[name]);
+        }
       }
       throw bearerError;
     };

@@ -5,6 +5,7 @@ import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
 import { BEARER_STRATEGY, RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import {
+  acceptedSchemes,
   BearerAuthenticator,
   toBearerError,
   type CredentialRequest,
@@ -13,6 +14,7 @@ import {
   AuthenticationRequiredError,
   BearerError,
   InvalidTokenError,
+  type AuthScheme,
   type InvalidTokenReason,
 } from './bearer.errors.js';
 import {
@@ -32,6 +34,7 @@ import { hasCanonicalSignature } from './token-verifier.js';
 /** What the strategy leaves on the request for passport-jwt's callbacks. */
 interface StrategyState {
   readonly token: string;
+  readonly scheme: AuthScheme;
   readonly key: KeyObject;
   readonly request: CredentialRequest;
 }
@@ -133,6 +136,7 @@ export class JwtBearerStrategy extends PassportStrategy(
     this.extractOptions = {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
+      schemes: acceptedSchemes(options),
     };
   }
 
@@ -166,7 +170,12 @@ export class JwtBearerStrategy extends PassportStrategy(
     this.keys.getKey(inspected.issuer, inspected.kid, inspected.alg).then(
       (key) => {
         Object.defineProperty(request, STATE, {
-          value: { token: extracted.token, key, request: credentials },
+          value: {
+            token: extracted.token,
+            scheme: extracted.scheme,
+            key,
+            request: credentials,
+          },
           enumerable: false,
           configurable: true,
         });
@@ -187,6 +196,9 @@ export class JwtBearerStrategy extends PassportStrategy(
       token: state?.token ?? '',
       cached: false,
       request: state?.request,
+      scheme: state?.scheme ?? 'Bearer',
+      // The passport path sets no response headers (no rotated DPoP-Nonce).
+      responseHeaders: {},
     });
     return principal;
   }

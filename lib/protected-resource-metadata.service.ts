@@ -16,6 +16,12 @@ export interface ProtectedResourceMetadata {
   bearer_methods_supported: string[];
   resource_name?: string;
   resource_documentation?: string;
+  /** RFC 9728 section 2, from RFC 9449: the accepted DPoP proof algorithms. */
+  dpop_signing_alg_values_supported?: string[];
+  /** RFC 9728 section 2: whether only DPoP-bound tokens are accepted. */
+  dpop_bound_access_tokens_required?: boolean;
+  /** RFC 9728 section 2, from RFC 8705: certificate-bound tokens are supported. */
+  tls_client_certificate_bound_access_tokens?: boolean;
 }
 
 /**
@@ -93,6 +99,15 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
       document.resource_name = config.resourceName;
     if (config.resourceDocumentation !== undefined) {
       document.resource_documentation = config.resourceDocumentation;
+    }
+    const { dpop, clientCertificateHeader } = this.options;
+    if (dpop.mode !== 'off') {
+      document.dpop_signing_alg_values_supported = [...dpop.algorithms];
+      document.dpop_bound_access_tokens_required = dpop.mode === 'required';
+    }
+    // Certificate-bound tokens are always checked; a proxy header says the API can see them.
+    if (clientCertificateHeader !== undefined) {
+      document.tls_client_certificate_bound_access_tokens = true;
     }
     this.document = document;
     return document;

@@ -44,7 +44,7 @@ function expectToken(
   token: string,
   location: TokenLocation,
 ): void {
-  expect(result).toEqual({ ok: true, token, location });
+  expect(result).toEqual({ ok: true, token, location, scheme: 'Bearer' });
 }
 
 function errorOf(result: ExtractResult): BearerError {

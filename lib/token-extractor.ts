@@ -6,6 +6,7 @@ import {
   AuthenticationRequiredError,
   InvalidRequestError,
   InvalidTokenError,
+  type AuthScheme,
   type BearerError,
 } from './bearer.errors.js';
 
@@ -32,6 +33,22 @@ export interface TokenRequest {
    */
   rawHeaders?: readonly string[];
   body?: unknown;
+  /**
+   * The connection the request came on (Node's `socket`), for sender-constrained tokens:
+   * the local address a DPoP proof's `htu` is checked against, the peer of the trusted
+   * proxy rule, and the TLS client certificate of an mTLS-bound token.
+   */
+  socket?: RequestSocket;
+}
+
+/** The parts of Node's `net.Socket` / `tls.TLSSocket` the sender constraints read. */
+export interface RequestSocket {
+  readonly remoteAddress?: string;
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  /** `true` on a TLS socket. */
+  readonly encrypted?: boolean;
+  getPeerCertificate?(detailed?: boolean): { raw?: Buffer } | null | object;
 }
 
 /** How to extract. */
@@ -39,11 +56,17 @@ export interface ExtractOptions {
   locations: readonly TokenLocation[];
   /** The longest `Authorization` header or token accepted, in characters. */
   maxTokenLength: number;
+  /**
+   * The `Authorization` schemes read as access-token credentials; any other scheme is "no
+   * credentials" (RFC 6750 section 3.1). Body and query tokens are `Bearer` tokens.
+   * @default ['Bearer']
+   */
+  schemes?: readonly AuthScheme[];
 }
 
 /** The outcome of extraction. */
 export type ExtractResult =
-  | { ok: true; token: string; location: TokenLocation }
+  | { ok: true; token: string; location: TokenLocation; scheme: AuthScheme }
   | { ok: false; error: BearerError };
 
 const PARAMETER = 'access_token';
@@ -64,11 +87,12 @@ function isTchar(code: number): boolean {
 function isBlank(code: number): boolean {
   return code === SPACE || code === 0x09;
 }
+const BEARER_ONLY: readonly AuthScheme[] = ['Bearer'];
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 type Found =
   | { kind: 'none' }
-  | { kind: 'token'; token: string }
+  | { kind: 'token'; token: string; scheme: AuthScheme }
   | { kind: 'error'; error: BearerError };
 
 const NONE: Found = { kind: 'none' };
@@ -95,7 +119,11 @@ function countAuthorizationFields(req: TokenRequest): number {
   );
 }
 
-function readHeader(req: TokenRequest, maxLength: number): Found {
+function readHeader(
+  req: TokenRequest,
+  maxLength: number,
+  schemes: readonly AuthScheme[],
+): Found {
   if (countAuthorizationFields(req) > 1) {
     return {
       kind: 'error',
@@ -113,7 +141,7 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
   // RFC 6750 section 3.1: another scheme is "no bearer credentials", however long its
   // credentials are (a Negotiate ticket easily passes the cap); reading its name first
   // costs at most a few dozen characters.
-  if (namesOtherScheme(value)) return NONE;
+  if (namesOtherScheme(value, schemes)) return NONE;
   // The cap comes before any further parsing, so a huge header costs no regex work.
   if (value.length > maxLength + 'Bearer '.length + 16) {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
@@ -131,7 +159,8 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
   if (schemeEnd < end && value.charCodeAt(schemeEnd) !== SPACE)
     return malformed();
   // RFC 6750 section 3.1: another scheme is "no bearer credentials", so no error code.
-  if (!isBearerScheme(value, start, schemeEnd)) return NONE;
+  const scheme = matchScheme(value, start, schemeEnd, schemes);
+  if (scheme === undefined) return NONE;
   let credentialsStart = schemeEnd;
   while (
     credentialsStart < end &&
@@ -147,7 +176,7 @@ function readHeader(req: TokenRequest, maxLength: number): Found {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
   }
   if (!B64TOKEN.test(credentials)) return malformed();
-  return { kind: 'token', token: credentials };
+  return { kind: 'token', token: credentials, scheme };
 }
 
 // Leading blanks plus an auth-scheme; real schemes ("Negotiate", "AWS4-HMAC-SHA256")
@@ -159,7 +188,10 @@ const SCHEME_SCAN_LIMIT = 64;
  * by nothing. It reads at most {@link SCHEME_SCAN_LIMIT} characters, so it runs before
  * the length cap; anything it is unsure of is left to the full parse.
  */
-function namesOtherScheme(value: string): boolean {
+function namesOtherScheme(
+  value: string,
+  schemes: readonly AuthScheme[],
+): boolean {
   const limit = Math.min(value.length, SCHEME_SCAN_LIMIT);
   let start = 0;
   while (start < limit && isBlank(value.charCodeAt(start))) start++;
@@ -167,21 +199,35 @@ function namesOtherScheme(value: string): boolean {
   while (end < limit && isTchar(value.charCodeAt(end))) end++;
   if (end === start) return false;
   if (end < value.length && value.charCodeAt(end) !== SPACE) return false;
-  return !isBearerScheme(value, start, end);
+  return matchScheme(value, start, end, schemes) === undefined;
 }
 
-const BEARER = 'bearer';
+const LOWER_CASE: Readonly<Record<AuthScheme, string>> = {
+  Bearer: 'bearer',
+  DPoP: 'dpop',
+};
 
-/** Whether `value.slice(start, end)` is "Bearer" in any case, without allocating. */
-function isBearerScheme(value: string, start: number, end: number): boolean {
-  if (end - start !== BEARER.length) return false;
-  for (let i = 0; i < BEARER.length; i++) {
+/** Which of `schemes` `value.slice(start, end)` names, in any case, without allocating. */
+function matchScheme(
+  value: string,
+  start: number,
+  end: number,
+  schemes: readonly AuthScheme[],
+): AuthScheme | undefined {
+  for (const scheme of schemes) {
+    const name = LOWER_CASE[scheme];
+    if (end - start !== name.length) continue;
+    let i = 0;
     // Setting bit 0x20 lower-cases an ASCII letter and maps nothing else onto one.
-    if ((value.charCodeAt(start + i) | 0x20) !== BEARER.charCodeAt(i)) {
-      return false;
+    while (
+      i < name.length &&
+      (value.charCodeAt(start + i) | 0x20) === name.charCodeAt(i)
+    ) {
+      i++;
     }
+    if (i === name.length) return scheme;
   }
-  return true;
+  return undefined;
 }
 
 function malformed(): Found {
@@ -205,10 +251,15 @@ function readParameterValues(values: unknown, maxLength: number): Found {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
   }
   if (!B64TOKEN.test(values)) return malformed();
-  return { kind: 'token', token: values };
+  return { kind: 'token', token: values, scheme: 'Bearer' };
 }
 
-function readQuery(req: TokenRequest, maxLength: number): Found {
+function readQuery(
+  req: TokenRequest,
+  maxLength: number,
+  schemes: readonly AuthScheme[],
+): Found {
+  if (!schemes.includes('Bearer')) return NONE;
   const url = req.url ?? '';
   const q = url.indexOf('?');
   if (q === -1) return NONE;
@@ -233,7 +284,12 @@ function contentType(req: TokenRequest): string {
   return (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-function readBody(req: TokenRequest, maxLength: number): Found {
+function readBody(
+  req: TokenRequest,
+  maxLength: number,
+  schemes: readonly AuthScheme[],
+): Found {
+  if (!schemes.includes('Bearer')) return NONE;
   const body = req.body;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     return NONE;
@@ -257,7 +313,11 @@ function readBody(req: TokenRequest, maxLength: number): Found {
 
 const READERS: Record<
   TokenLocation,
-  (req: TokenRequest, maxLength: number) => Found
+  (
+    req: TokenRequest,
+    maxLength: number,
+    schemes: readonly AuthScheme[],
+  ) => Found
 > = {
   header: readHeader,
   body: readBody,
@@ -278,13 +338,15 @@ export function extractToken(
   req: TokenRequest,
   options: ExtractOptions,
 ): ExtractResult {
-  let found: { token: string; location: TokenLocation } | undefined;
+  let found:
+    { token: string; location: TokenLocation; scheme: AuthScheme } | undefined;
+  const schemes = options.schemes ?? BEARER_ONLY;
   let firstError: BearerError | undefined;
   let sources = 0;
   for (const location of options.locations) {
     let result: Found;
     try {
-      result = READERS[location](req, options.maxTokenLength);
+      result = READERS[location](req, options.maxTokenLength, schemes);
     } catch {
       // A request object of an unexpected shape is a malformed request, not a crash.
       result = {
@@ -298,7 +360,7 @@ export function extractToken(
       firstError ??= result.error;
       continue;
     }
-    found ??= { token: result.token, location };
+    found ??= { token: result.token, location, scheme: result.scheme };
   }
   if (sources > 1) {
     return fail(

@@ -1,6 +1,6 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import type { BearerPrincipal } from '../claims.js';
-import type { TokenRequest } from '../token-extractor.js';
+import type { RequestSocket, TokenRequest } from '../token-extractor.js';
 import {
   setResponseHeader,
   type ContextCredentials,
@@ -11,18 +11,21 @@ import {
 export type HttpRequest = TokenRequest & {
   user?: unknown;
   rawHeaders?: string[];
-  raw?: { rawHeaders?: string[] };
+  /** Express: the URL before any router stripped a mount path. */
+  originalUrl?: string;
+  raw?: { rawHeaders?: string[]; socket?: RequestSocket };
 };
 
 /** The credential request of an Express or Fastify request. */
 export function toCredentialRequest(request: HttpRequest): TokenRequest {
   return {
     method: request.method,
-    url: request.url,
+    url: request.originalUrl ?? request.url,
     headers: request.headers,
     // Fastify wraps Node's request; Express extends it.
     rawHeaders: request.rawHeaders ?? request.raw?.rawHeaders,
     body: request.body,
+    socket: request.socket ?? request.raw?.socket,
   };
 }
 

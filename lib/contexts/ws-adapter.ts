@@ -242,7 +242,11 @@ export class BearerWsAdapter extends WsAdapter {
     } else if (!challenges.isSettled()) {
       await challenges.settle();
     }
-    writeUpgradeRefusal(socket, challenges.render(bearerError));
+    writeUpgradeRefusal(
+      socket,
+      challenges.render(bearerError),
+      bearerError.responseHeaders,
+    );
   }
 
   private resolveServices(): Services {

@@ -42,6 +42,7 @@ export function toUpgradeCredentialRequest(
     url: request.url,
     headers: request.headers,
     rawHeaders: request.rawHeaders,
+    socket: request.socket,
   };
 }
 
@@ -52,6 +53,7 @@ export function toUpgradeCredentialRequest(
 export function writeUpgradeRefusal(
   socket: Duplex,
   response: BearerErrorResponse,
+  extraHeaders: Readonly<Record<string, string>> = {},
 ): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
@@ -67,6 +69,7 @@ export function writeUpgradeRefusal(
   if (response.challenge !== undefined) {
     lines.push(`WWW-Authenticate: ${response.challenge}`);
   }
+  for (const name in extraHeaders) lines.push(`${name}: ${extraHeaders[name]}`);
   socket.once('finish', () => socket.destroy());
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
