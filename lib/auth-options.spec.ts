@@ -395,6 +395,47 @@ describe('resolveAuthOptions', () => {
     ])('refuses a roleClaim that is %s', (_what, roleClaim) => {
       expectRefused({ ...BASE, roleClaim }, 'roleClaim', /non-empty string/);
     });
+
+    it.each([
+      'roles',
+      'realm_access.roles',
+      'resource_access.reports.api.roles',
+      'permissions',
+      'groups',
+      'https://example.com/roles',
+    ])('accepts the roleClaim %s as it is', (roleClaim) => {
+      expect(resolveAuthOptions({ ...BASE, roleClaim }).roleClaim).toBe(
+        roleClaim,
+      );
+    });
+
+    it.each([
+      ['.roles', /empty segment in "\.roles"/],
+      ['realm_access.', /empty segment/],
+      ['realm_access..roles', /no leading, trailing or doubled dots/],
+      ['__proto__.roles', /must not contain the segment "__proto__"/],
+      ['realm_access.constructor', /segment "constructor"/],
+      ['prototype', /segment "prototype"/],
+    ])('refuses the roleClaim path %s', (roleClaim, problem) => {
+      expectRefused({ ...BASE, roleClaim }, 'roleClaim', problem);
+    });
+
+    it('accepts dotted scopeClaims and refuses a malformed one', () => {
+      expect(
+        resolveAuthOptions({ ...BASE, scopeClaims: ['scp', 'ext.perms'] })
+          .scopeClaims,
+      ).toEqual(['scp', 'ext.perms']);
+      expectRefused(
+        { ...BASE, scopeClaims: ['scp', 'ext..perms'] },
+        'scopeClaims',
+        /empty segment in "ext\.\.perms"/,
+      );
+      expectRefused(
+        { ...BASE, scopeClaims: ['constructor'] },
+        'scopeClaims',
+        /segment "constructor"/,
+      );
+    });
   });
 
   describe('jwks', () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { checkClaimPath } from './claims.js';
 import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
 import {
   isQuotable,
@@ -244,12 +245,21 @@ export interface AuthModuleOptions {
   errorUri?: string;
   /**
    * Claims that carry scopes; their values are joined. Each is a space-separated string
-   * or an array of strings.
+   * or an array of strings (Auth0's `permissions`). Each entry is a claim name or a dotted
+   * path, read as `roleClaim` is.
    * @default ['scp', 'scope']
    */
   scopeClaims?: readonly string[];
   /**
-   * The claim that carries app roles (an array of strings).
+   * Where app roles are read: a claim name or a dotted path into nested claims, such as
+   * `roles` (Azure AD), `realm_access.roles` (Keycloak), `permissions` (Auth0 RBAC) or
+   * `groups`. The value is an array of role names, or one string that is one role.
+   *
+   * Only own properties of JSON objects are followed, never an array index. A claim
+   * name that contains dots (`https://example.com/roles`) still works: at each level,
+   * the longest run of segments that names an own property is taken, so an own claim
+   * named exactly like the path wins. Refused at start: an empty segment (a leading,
+   * trailing or doubled dot) and a `__proto__`, `constructor` or `prototype` segment.
    * @default 'roles'
    */
   roleClaim?: string;
@@ -587,7 +597,12 @@ function resolveLocations(value: unknown): TokenLocation[] {
 
 function resolveClaimNames(value: unknown): string[] {
   if (value === undefined) return ['scp', 'scope'];
-  return checkStrings(value, 'scopeClaims');
+  const paths = checkStrings(value, 'scopeClaims');
+  for (const path of paths) {
+    const problem = checkClaimPath(path);
+    check(problem === undefined, 'scopeClaims', problem ?? '');
+  }
+  return paths;
 }
 
 function resolveJwks(value: unknown): Required<JwksOptions> {
@@ -1111,11 +1126,8 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     'needs trustedProxies: the header is only believed from a proxy you list.',
   );
   const roleClaim = o.roleClaim === undefined ? 'roles' : o.roleClaim;
-  check(
-    typeof roleClaim === 'string' && roleClaim !== '',
-    'roleClaim',
-    'must be a non-empty string (one claim name).',
-  );
+  const roleClaimProblem = checkClaimPath(roleClaim);
+  check(roleClaimProblem === undefined, 'roleClaim', roleClaimProblem ?? '');
   return Object.freeze({
     issuers,
     allowedTenants,

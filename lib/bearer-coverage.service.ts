@@ -100,12 +100,12 @@ export class BearerCoverageService implements OnModuleInit {
           !this.fieldResolversGuarded()
         ) {
           problems.push(
-            `${where} is a @ResolveField() with @Scopes(), @Roles(), @StepUp() or @OptionalAuth(), but Nest runs no guard on field resolvers: set fieldResolverEnhancers: ['guards', 'filters'] in the GraphQL module options, or move the requirement to a root field.`,
+            `${where} is a @ResolveField() with @Scopes(), @Roles(), @AppRoles(), @StepUp() or @OptionalAuth(), but Nest runs no guard on field resolvers: set fieldResolverEnhancers: ['guards', 'filters'] in the GraphQL module options, or move the requirement to a root field.`,
           );
         }
         if (needsGuard && !appGuarded && !this.isGuarded(type, handler)) {
           problems.push(
-            `${where} has @Scopes(), @Roles(), @StepUp() or @OptionalAuth(), but no BearerGuard covers it (globalGuard is false): add @UseGuards(BearerGuard) to it or its class.`,
+            `${where} has @Scopes(), @Roles(), @AppRoles(), @StepUp() or @OptionalAuth(), but no BearerGuard covers it (globalGuard is false): add @UseGuards(BearerGuard) to it or its class.`,
           );
         }
       }

@@ -24,7 +24,7 @@ import {
   InsufficientUserAuthenticationError,
   InvalidTokenError,
 } from './bearer.errors.js';
-import type { BearerPrincipal } from './claims.js';
+import { isApplicationToken, type BearerPrincipal } from './claims.js';
 import { transportContextOf, type TransportContext } from './contexts/index.js';
 import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
 import { publishAuthenticated, publishRefused } from './diagnostics.js';
@@ -38,7 +38,7 @@ export type { RouteRequirements } from './route-requirements.js';
 
 /**
  * Authenticates the caller of every handler, whatever its transport, and enforces
- * `@StepUp()`, `@Scopes()` and `@Roles()`.
+ * `@StepUp()`, `@Scopes()`, `@Roles()` and `@AppRoles()`.
  *
  * Registered for every handler by default (`globalGuard: true`); `@Public()` opts out and
  * `@OptionalAuth()` lets a call without credentials through. The context's transport
@@ -135,14 +135,16 @@ export class BearerGuard implements CanActivate {
 
   /**
    * Checks the route's `@StepUp()` (401 `insufficient_user_authentication`), then
-   * `@Scopes()` (403 `insufficient_scope`) and `@Roles()` (403 `insufficient_access`);
-   * handler and class scopes and roles combine, and every one listed is required.
+   * `@Scopes()` (403 `insufficient_scope`), `@Roles()` and `@AppRoles()` (403
+   * `insufficient_access`); handler and class lists combine, and every one listed is
+   * required. `@AppRoles()` also requires an application token (`isApplicationToken()`),
+   * so a delegated token that carries the roles is refused.
    */
   protected authorize(
     route: RouteRequirements,
     principal: BearerPrincipal,
   ): void {
-    const { stepUp, scopes, roles } = route;
+    const { stepUp, scopes, roles, appRoles } = route;
     if (
       stepUp !== undefined &&
       !meetsAuthenticationRequirement(
@@ -157,6 +159,13 @@ export class BearerGuard implements CanActivate {
       throw new InsufficientScopeError(scopes);
     }
     if (!roles.every((role) => principal.roles.includes(role))) {
+      throw new InsufficientAccessError();
+    }
+    if (
+      appRoles.length > 0 &&
+      (!isApplicationToken(principal.claims) ||
+        !appRoles.every((role) => principal.roles.includes(role)))
+    ) {
       throw new InsufficientAccessError();
     }
   }

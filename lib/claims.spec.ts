@@ -1,5 +1,8 @@
 import {
+  checkClaimPath,
   createPrincipal,
+  isApplicationToken,
+  readClaimPath,
   readOwnClaim,
   readRoles,
   readScopes,
@@ -217,5 +220,247 @@ describe('createPrincipal', () => {
     expect(principal.roles).toEqual([]);
     expect(principal.sub).toBe('x');
     expect(({} as Record<string, unknown>).scp).toBeUndefined();
+  });
+});
+
+describe('readClaimPath', () => {
+  const keycloak = {
+    realm_access: { roles: ['admin', 'offline_access'] },
+    resource_access: {
+      'reports.api': { roles: ['reader'] },
+      account: { roles: ['view-profile'] },
+    },
+  };
+
+  it('reads a top-level claim by name', () => {
+    expect(readClaimPath({ roles: ['A'] }, 'roles')).toEqual(['A']);
+  });
+
+  it('walks a dotted path through nested objects (Keycloak)', () => {
+    expect(readClaimPath(keycloak, 'realm_access.roles')).toEqual([
+      'admin',
+      'offline_access',
+    ]);
+    expect(readClaimPath(keycloak, 'resource_access.account.roles')).toEqual([
+      'view-profile',
+    ]);
+  });
+
+  it('reads a claim whose name contains dots as one name (Auth0 namespaces)', () => {
+    const claims = { 'https://example.com/roles': ['Editor'] };
+    expect(readClaimPath(claims, 'https://example.com/roles')).toEqual([
+      'Editor',
+    ]);
+  });
+
+  it('prefers an own claim named exactly like the path', () => {
+    const claims = { 'a.b': 'literal', a: { b: 'nested' } };
+    expect(readClaimPath(claims, 'a.b')).toBe('literal');
+    expect(readClaimPath({ a: { b: 'nested' } }, 'a.b')).toBe('nested');
+  });
+
+  it('takes, at each level, the longest run of segments that names an own property', () => {
+    expect(
+      readClaimPath(keycloak, 'resource_access.reports.api.roles'),
+    ).toEqual(['reader']);
+    const namespaced = { 'https://example.com/app': { roles: ['Owner'] } };
+    expect(readClaimPath(namespaced, 'https://example.com/app.roles')).toEqual([
+      'Owner',
+    ]);
+  });
+
+  it('reads nothing through a missing level, a string, an array or null', () => {
+    expect(readClaimPath(keycloak, 'realm_access.groups')).toBeUndefined();
+    expect(readClaimPath({}, 'realm_access.roles')).toBeUndefined();
+    expect(readClaimPath({ a: 'text' }, 'a.length')).toBeUndefined();
+    expect(readClaimPath({ a: [['x']] }, 'a.0')).toBeUndefined();
+    expect(readClaimPath({ a: null }, 'a.b')).toBeUndefined();
+  });
+
+  it('never reads inherited properties on the way', () => {
+    const nested = Object.create({ roles: ['Admin'] }) as object;
+    expect(
+      readClaimPath({ realm_access: nested }, 'realm_access.roles'),
+    ).toBeUndefined();
+    expect(readClaimPath({ a: {} }, 'a.toString')).toBeUndefined();
+    expect(readClaimPath({ a: {} }, 'a.hasOwnProperty')).toBeUndefined();
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'reads nothing through a %s segment, even an own one of a parsed payload',
+    (segment) => {
+      const claims = JSON.parse(
+        `{"${segment}":{"roles":["Admin"]},"a":{"${segment}":{"roles":["Admin"]}}}`,
+      ) as JwtClaims;
+      expect(readClaimPath(claims, `${segment}.roles`)).toBeUndefined();
+      expect(readClaimPath(claims, `a.${segment}.roles`)).toBeUndefined();
+      expect(readRoles(claims, `a.${segment}.roles`)).toEqual([]);
+    },
+  );
+
+  it.each(['.roles', 'roles.', 'realm_access..roles'])(
+    'reads nothing for the malformed path "%s"',
+    (path) => {
+      const claims = { [path]: ['Admin'], roles: ['Admin'] };
+      expect(readClaimPath(claims, path)).toBeUndefined();
+    },
+  );
+});
+
+describe('checkClaimPath', () => {
+  it.each(['roles', 'realm_access.roles', 'https://example.com/roles'])(
+    'accepts %s',
+    (path) => {
+      expect(checkClaimPath(path)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['', /non-empty string/],
+    [3, /non-empty string/],
+    [['roles'], /non-empty string/],
+    ['.roles', /empty segment in "\.roles"/],
+    ['roles.', /empty segment/],
+    ['a..b', /empty segment/],
+    ['a.__proto__.b', /segment "__proto__"/],
+    ['constructor', /segment "constructor"/],
+    ['x.prototype', /segment "prototype"/],
+  ])('refuses %j', (path, problem) => {
+    expect(checkClaimPath(path)).toMatch(problem);
+  });
+});
+
+describe('dotted paths for roles and scopes', () => {
+  it('reads Keycloak realm roles, each a whole name', () => {
+    expect(
+      readRoles(
+        { realm_access: { roles: ['admin', 'Site Admin', 'admin'] } },
+        'realm_access.roles',
+      ),
+    ).toEqual(['admin', 'Site Admin']);
+    expect(
+      readRoles(
+        { realm_access: { roles: 'Site Admin' } },
+        'realm_access.roles',
+      ),
+    ).toEqual(['Site Admin']);
+  });
+
+  it('reads Auth0 permissions and a namespaced roles claim', () => {
+    const claims = {
+      permissions: ['read:reports', 'write:reports'],
+      'https://example.com/roles': ['Editor'],
+    };
+    expect(readRoles(claims, 'permissions')).toEqual([
+      'read:reports',
+      'write:reports',
+    ]);
+    expect(readRoles(claims, 'https://example.com/roles')).toEqual(['Editor']);
+  });
+
+  it('reads scopes from a dotted path too', () => {
+    expect(
+      readScopes({ ext: { perms: 'a b' }, scp: 'c' }, ['ext.perms', 'scp']),
+    ).toEqual(['a', 'b', 'c']);
+  });
+
+  it('builds the principal from the configured paths', () => {
+    const principal = createPrincipal(
+      { realm_access: { roles: ['admin'] }, roles: ['ignored'], scope: 'x' },
+      { scopeClaims: ['scope'], roleClaim: 'realm_access.roles' },
+    );
+    expect(principal.roles).toEqual(['admin']);
+    expect(principal.scopes).toEqual(['x']);
+  });
+});
+
+describe('isApplicationToken', () => {
+  // Azure AD v2: the app-only token has roles and no scp; the delegated one has scp.
+  const azureApp = {
+    sub: 'sp-object-id',
+    oid: 'sp-object-id',
+    azp: 'client-app-id',
+    azpacr: '1',
+    roles: ['Reports.Read.All'],
+  };
+  const azureUser = {
+    sub: 'pairwise-user-id',
+    oid: 'user-object-id',
+    azp: 'client-app-id',
+    azpacr: '0',
+    scp: 'Reports.Read',
+    roles: ['Reports.Read.All'],
+  };
+
+  it('Azure AD: no scp is an application token, scp is delegated', () => {
+    expect(isApplicationToken(azureApp)).toBe(true);
+    expect(isApplicationToken(azureUser)).toBe(false);
+  });
+
+  it('Azure AD v1 (appidacr) follows the same rule', () => {
+    const { azpacr: _v2, azp: _azp, ...common } = azureApp;
+    expect(
+      isApplicationToken({ ...common, appid: 'client-app-id', appidacr: '1' }),
+    ).toBe(true);
+    expect(
+      isApplicationToken({
+        ...common,
+        appid: 'client-app-id',
+        appidacr: '1',
+        scp: 'Reports.Read',
+      }),
+    ).toBe(false);
+  });
+
+  it('Azure AD: idtyp decides when the token carries it', () => {
+    expect(isApplicationToken({ ...azureApp, idtyp: 'user' })).toBe(false);
+    expect(isApplicationToken({ ...azureUser, idtyp: 'app' })).toBe(true);
+    expect(
+      isApplicationToken({ sub: 'c', client_id: 'c', idtyp: 'user' }),
+    ).toBe(false);
+  });
+
+  it('an Azure AD delegated token is never an application token, even with sub equal to azp', () => {
+    expect(isApplicationToken({ ...azureUser, sub: 'client-app-id' })).toBe(
+      false,
+    );
+  });
+
+  it('Auth0: gty client-credentials is an application token', () => {
+    expect(
+      isApplicationToken({
+        sub: 'abc123@clients',
+        azp: 'abc123',
+        gty: 'client-credentials',
+      }),
+    ).toBe(true);
+    expect(
+      isApplicationToken({ sub: 'auth0|user', azp: 'abc123', gty: 'password' }),
+    ).toBe(false);
+    expect(isApplicationToken({ sub: 'auth0|user', azp: 'abc123' })).toBe(
+      false,
+    );
+  });
+
+  it.each(['client_id', 'azp', 'cid'])(
+    'generic: sub equal to %s is an application token',
+    (name) => {
+      expect(isApplicationToken({ sub: 'svc', [name]: 'svc' })).toBe(true);
+      expect(isApplicationToken({ sub: 'alice', [name]: 'svc' })).toBe(false);
+    },
+  );
+
+  it('a token without sub, or with an empty or non-string sub, is delegated', () => {
+    expect(isApplicationToken({ client_id: 'svc' })).toBe(false);
+    expect(isApplicationToken({ sub: '', client_id: '' })).toBe(false);
+    expect(isApplicationToken({ sub: 7, client_id: 7 })).toBe(false);
+    expect(isApplicationToken({})).toBe(false);
+  });
+
+  it('reads no inherited claim', () => {
+    const claims = JSON.parse(
+      '{"sub":"svc","__proto__":{"client_id":"svc","gty":"client-credentials","idtyp":"app"}}',
+    ) as JwtClaims;
+    expect(isApplicationToken(claims)).toBe(false);
   });
 });

@@ -96,6 +96,7 @@ export { Public } from './decorators/public.decorator.js';
 export { OptionalAuth } from './decorators/optional-auth.decorator.js';
 export { Scopes } from './decorators/scopes.decorator.js';
 export { Roles } from './decorators/roles.decorator.js';
+export { AppRoles } from './decorators/app-roles.decorator.js';
 export { StepUp } from './decorators/step-up.decorator.js';
 export {
   locateProtectedResourceMetadata,
@@ -103,6 +104,7 @@ export {
 } from './protected-resource-metadata.service.js';
 export type { ProtectedResourceMetadata } from './protected-resource-metadata.service.js';
 export { Claims, Principal } from './decorators/claims.decorator.js';
+export { isApplicationToken, readClaimPath } from './claims.js';
 export type { BearerPrincipal, JwtClaims } from './claims.js';
 export { extractToken, TOKEN_LOCATIONS } from './token-extractor.js';
 export type {

@@ -1,5 +1,6 @@
 import type { Reflector } from '@nestjs/core';
 import {
+  APP_ROLES_KEY,
   IS_PUBLIC_KEY,
   OPTIONAL_AUTH_KEY,
   ROLES_KEY,
@@ -22,6 +23,11 @@ export interface RouteRequirements {
   readonly scopes: readonly string[];
   /** Every app role required (`@Roles()` of handler and class, combined). */
   readonly roles: readonly string[];
+  /**
+   * Every app role required of an application token (`@AppRoles()` of handler and class,
+   * combined); when not empty, a delegated token is refused.
+   */
+  readonly appRoles: readonly string[];
 }
 
 /** The module's marks on one target (a handler or a class). */
@@ -37,12 +43,14 @@ export function readMarks(reflector: Reflector, target: object): TargetMarks {
     reflector.get<unknown>(key, target as never);
   const scopes = get(SCOPES_KEY) as string[] | undefined;
   const roles = get(ROLES_KEY) as string[] | undefined;
+  const appRoles = get(APP_ROLES_KEY) as string[] | undefined;
   return {
     isPublic: get(IS_PUBLIC_KEY) === true,
     isOptional: get(OPTIONAL_AUTH_KEY) === true,
     hasRequirement:
       (scopes?.length ?? 0) > 0 ||
       (roles?.length ?? 0) > 0 ||
+      (appRoles?.length ?? 0) > 0 ||
       get(STEP_UP_KEY) !== undefined,
   };
 }
@@ -50,10 +58,10 @@ export function readMarks(reflector: Reflector, target: object): TargetMarks {
 /**
  * The requirements of a handler of a class.
  *
- * A requirement (`@Scopes()`, `@Roles()`, `@StepUp()`) always wins over `@Public()` and
- * `@OptionalAuth()`: where both apply, a valid token is required. Between `@Public()` and
- * `@OptionalAuth()`, the handler's mark wins over its class's. The start-up checks report
- * every such combination (see `BearerStartupChecks`).
+ * A requirement (`@Scopes()`, `@Roles()`, `@AppRoles()`, `@StepUp()`) always wins over
+ * `@Public()` and `@OptionalAuth()`: where both apply, a valid token is required. Between
+ * `@Public()` and `@OptionalAuth()`, the handler's mark wins over its class's. The
+ * start-up checks report every such combination (see `BearerStartupChecks`).
  */
 export function resolveRouteRequirements(
   reflector: Reflector,
@@ -70,13 +78,21 @@ export function resolveRouteRequirements(
   const roles = [
     ...new Set(reflector.getAllAndMerge<string[]>(ROLES_KEY, targets)),
   ];
+  const appRoles = [
+    ...new Set(reflector.getAllAndMerge<string[]>(APP_ROLES_KEY, targets)),
+  ];
   let access: RouteAccess = 'required';
-  if (stepUp === undefined && scopes.length === 0 && roles.length === 0) {
+  if (
+    stepUp === undefined &&
+    scopes.length === 0 &&
+    roles.length === 0 &&
+    appRoles.length === 0
+  ) {
     const own = readMarks(reflector, handler);
     const inherited = readMarks(reflector, type);
     const mark = own.isPublic || own.isOptional ? own : inherited;
     if (mark.isPublic) access = 'public';
     else if (mark.isOptional) access = 'optional';
   }
-  return { access, stepUp, scopes, roles };
+  return { access, stepUp, scopes, roles, appRoles };
 }

@@ -234,8 +234,8 @@ function namesAny(
  *
  * - `components.securitySchemes`: `bearer` (`http`, `bearerFormat: 'JWT'`) and, when the
  *   issuer's discovery document is known, `oauth2` with its authorization and token URLs;
- * - per operation, from `@Scopes()`, `@Roles()`, `@StepUp()`, `@Public()` and
- *   `@OptionalAuth()` of handler and class combined: `security` (with the scopes),
+ * - per operation, from `@Scopes()`, `@Roles()`, `@AppRoles()`, `@StepUp()`, `@Public()`
+ *   and `@OptionalAuth()` of handler and class combined: `security` (with the scopes),
  *   and the 400, 401 and 403 responses with the module's error body
  *   (`components.schemas.BearerErrorResponse`, or `BearerProblem` for
  *   `errorFormat: 'problem'`). `@Public()` routes get neither; 403 only where scopes or

@@ -159,8 +159,9 @@ function quoted(names: readonly string[]): string {
 
 /**
  * The refusals a route can answer, by status. A public route has none; an optional one
- * refuses only a token that was sent and is bad; 403 exists only where scopes or roles
- * apply. Refusals by the app's own code (an ownership rule, say) are the app's to document.
+ * refuses only a token that was sent and is bad; 403 exists only where scopes, roles or
+ * app roles apply. Refusals by the app's own code (an ownership rule, say) are the app's
+ * to document.
  */
 export function buildRefusalResponses(
   requirements: RouteRequirements,
@@ -209,6 +210,12 @@ export function buildRefusalResponses(
     forbidden.insufficient_access = new InsufficientAccessError();
     reasons.push(
       `the token does not carry every app role of ${quoted(requirements.roles)} (\`insufficient_access\`)`,
+    );
+  }
+  if (requirements.appRoles.length > 0) {
+    forbidden.insufficient_access = new InsufficientAccessError();
+    reasons.push(
+      `the token is not an application token (client credentials) carrying every app role of ${quoted(requirements.appRoles)} (\`insufficient_access\`)`,
     );
   }
   if (reasons.length > 0) {
