@@ -19,6 +19,32 @@ const CONFIGURED_PARAMETERS = new Set([
   'error_uri',
 ]);
 
+/** The parameters every challenge of a response carries, whatever its scheme. */
+const SHARED_PARAMETERS = [
+  'realm',
+  'authorization_uri',
+  'resource_id',
+  'resource_metadata',
+] as const;
+
+/**
+ * The DPoP challenge: the error first, as RFC 9449 sections 7.1 and 9 show it
+ * (`DPoP error="use_dpop_nonce", ...`), then the shared parameters, then `algs`.
+ */
+function formatDpopChallenge(params: ChallengeParams, algs: string): string {
+  const errorParams: ChallengeParams = {};
+  const rest: ChallengeParams = {};
+  for (const [name, value] of Object.entries(params)) {
+    const shared = (SHARED_PARAMETERS as readonly string[]).includes(name);
+    (shared ? rest : errorParams)[name] = value;
+  }
+  rest.algs = algs;
+  const head = formatChallenge(errorParams, 'DPoP');
+  // The scheme is one token, so what follows its space is the parameter list.
+  const tail = formatChallenge(rest, 'DPoP').slice('DPoP '.length);
+  return head === 'DPoP' ? `DPoP ${tail}` : `${head}, ${tail}`;
+}
+
 /** The sentence of a 500; it claims no RFC 6750 error code. */
 export const INTERNAL_ERROR_MESSAGE =
   'An internal error occurred. The request may be retried.';
@@ -248,15 +274,12 @@ export class BearerChallengesService {
     const { mode, algorithms } = this.options.dpop;
     if (mode === 'off') return formatChallenge(params);
     const algs = algorithms.join(' ');
-    if (mode === 'required')
-      return formatChallenge({ ...params, algs }, 'DPoP');
+    if (mode === 'required') return formatDpopChallenge(params, algs);
     const shared: ChallengeParams = {};
-    for (const name of CONFIGURED_PARAMETERS) {
-      if (name !== 'error_uri') shared[name] = params[name];
-    }
+    for (const name of SHARED_PARAMETERS) shared[name] = params[name];
     return scheme === 'DPoP'
-      ? `${formatChallenge(shared)}, ${formatChallenge({ ...params, algs }, 'DPoP')}`
-      : `${formatChallenge(params)}, ${formatChallenge({ ...shared, algs }, 'DPoP')}`;
+      ? `${formatChallenge(shared)}, ${formatDpopChallenge(params, algs)}`
+      : `${formatChallenge(params)}, ${formatDpopChallenge(shared, algs)}`;
   }
 
   private problem(

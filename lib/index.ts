@@ -7,6 +7,9 @@ export {
 } from './auth-options.js';
 export type {
   AuthModuleOptions,
+  DpopMode,
+  DpopNonceOptions,
+  DpopOptions,
   ErrorFormat,
   IntrospectionOptions,
   JwksOptions,
@@ -83,15 +86,20 @@ export {
   InsufficientClaimsError,
   InsufficientScopeError,
   InsufficientUserAuthenticationError,
+  InvalidDpopProofError,
   InvalidRequestError,
   InvalidTokenError,
+  UseDpopNonceError,
 } from './bearer.errors.js';
 export type {
   AuthenticationRequirement,
+  AuthScheme,
   BearerErrorBody,
   BearerErrorCode,
+  DpopProofFault,
   InvalidTokenReason,
 } from './bearer.errors.js';
+export { SenderConstraints } from './sender-constraints/sender-constraints.service.js';
 export { Public } from './decorators/public.decorator.js';
 export { OptionalAuth } from './decorators/optional-auth.decorator.js';
 export { Scopes } from './decorators/scopes.decorator.js';

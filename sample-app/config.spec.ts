@@ -43,6 +43,8 @@ describe('loadConfig', () => {
       revocationStore: 'memory',
       revocationOnStoreUnavailable: 'fail-closed',
       introspection: undefined,
+      dpop: 'off',
+      dpopNonce: undefined,
     });
   });
 
@@ -142,6 +144,28 @@ describe('loadConfig', () => {
     ],
     [{ AUTH_ACCEPT_CONTEXTS: 'rpc ws' }, 'AUTH_ACCEPT_CONTEXTS', /"rpc ws"/],
     [{ AUTH_ACCEPT_CONTEXTS: '*' }, 'AUTH_ACCEPT_CONTEXTS', /context type/],
+    [{ AUTH_DPOP: 'on' }, 'AUTH_DPOP', /"off", "allowed" or "required"/],
+    [{ AUTH_DPOP_NONCE: 'yes' }, 'AUTH_DPOP_NONCE', /"true" or "false"/],
+    [{ AUTH_DPOP_NONCE: 'true' }, 'AUTH_DPOP_NONCE', /needs AUTH_DPOP=/],
+    [
+      { AUTH_DPOP: 'allowed', AUTH_DPOP_NONCE_SECRET: 'x'.repeat(40) },
+      'AUTH_DPOP_NONCE_SECRET',
+      /needs AUTH_DPOP_NONCE=true/,
+    ],
+    [
+      {
+        AUTH_DPOP: 'allowed',
+        AUTH_DPOP_NONCE: 'true',
+        AUTH_DPOP_NONCE_SECRET: 'short',
+      },
+      'AUTH_DPOP_NONCE_SECRET',
+      /at least 32 characters/,
+    ],
+    [
+      { AUTH_DPOP: 'required', AUTH_TOKEN_LOCATIONS: 'header,query' },
+      'AUTH_TOKEN_LOCATIONS',
+      /only in the Authorization header/,
+    ],
     [{ AUTH_CLOCK_TOLERANCE: '601' }, 'AUTH_CLOCK_TOLERANCE', /from 0 to 600/],
     [{ AUTH_CLOCK_TOLERANCE: '-1' }, 'AUTH_CLOCK_TOLERANCE', /whole number/],
     [{ AUTH_CLOCK_TOLERANCE: '1.5' }, 'AUTH_CLOCK_TOLERANCE', /whole number/],

@@ -5,6 +5,7 @@ import {
   resolveAuthOptions,
   TOKEN_LOCATIONS,
   type AuthModuleOptions,
+  type DpopMode,
   type StoreUnavailableMode,
   type JwsAlgorithm,
   type TokenLocation,
@@ -90,6 +91,13 @@ export interface AppConfig {
    * without `AUTH_INTROSPECTION_URI`.
    */
   readonly introspection: IntrospectionConfig | undefined;
+  /** `AUTH_DPOP`: `off`, `allowed` (Bearer and DPoP) or `required` (DPoP only). */
+  readonly dpop: DpopMode;
+  /**
+   * `AUTH_DPOP_NONCE` (`true`/`false`): DPoP nonces; with `AUTH_DPOP_NONCE_SECRET` (an
+   * extension of the contract, 32 characters or more) shared by every instance.
+   */
+  readonly dpopNonce: { readonly secret: string | undefined } | undefined;
 }
 
 /** RFC 7662 introspection of opaque tokens, from the `AUTH_INTROSPECTION_*` variables. */
@@ -131,6 +139,10 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
   'introspection.clientId': 'AUTH_INTROSPECTION_CLIENT_ID',
   'introspection.clientSecret': 'AUTH_INTROSPECTION_CLIENT_SECRET',
   'introspection.cacheMaxAge': 'AUTH_INTROSPECTION_CACHE_MAX_AGE',
+  dpop: 'AUTH_DPOP',
+  'dpop.mode': 'AUTH_DPOP',
+  'dpop.nonce': 'AUTH_DPOP_NONCE',
+  'dpop.nonce.secret': 'AUTH_DPOP_NONCE_SECRET',
 };
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -308,6 +320,51 @@ function readIntrospection(env: Env): IntrospectionConfig | undefined {
   return { uri, clientId, clientSecret, cacheMaxAge };
 }
 
+function readDpop(env: Env): DpopMode {
+  const value = read(env, 'AUTH_DPOP')?.toLowerCase() ?? 'off';
+  if (value !== 'off' && value !== 'allowed' && value !== 'required') {
+    throw new ConfigError(
+      'AUTH_DPOP',
+      `must be "off", "allowed" or "required", got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
+function readDpopNonce(env: Env, mode: DpopMode): AppConfig['dpopNonce'] {
+  const value = read(env, 'AUTH_DPOP_NONCE')?.toLowerCase() ?? 'false';
+  if (value !== 'true' && value !== 'false') {
+    throw new ConfigError(
+      'AUTH_DPOP_NONCE',
+      `must be "true" or "false", got ${show(value)}.`,
+    );
+  }
+  // The secret is never shown in a message.
+  const secret = env.AUTH_DPOP_NONCE_SECRET;
+  if (value === 'false') {
+    if (secret !== undefined) {
+      throw new ConfigError(
+        'AUTH_DPOP_NONCE_SECRET',
+        'needs AUTH_DPOP_NONCE=true.',
+      );
+    }
+    return undefined;
+  }
+  if (mode === 'off') {
+    throw new ConfigError(
+      'AUTH_DPOP_NONCE',
+      'needs AUTH_DPOP=allowed or AUTH_DPOP=required.',
+    );
+  }
+  if (secret !== undefined && secret.length < 32) {
+    throw new ConfigError(
+      'AUTH_DPOP_NONCE_SECRET',
+      'must be at least 32 characters long.',
+    );
+  }
+  return { secret };
+}
+
 function readHost(env: Env): string {
   const value = read(env, 'HOST') ?? DEFAULT_HOST;
   if (
@@ -434,6 +491,8 @@ export function loadConfig(env: Env): AppConfig {
   const revocationStore = readRevocationStore(env);
   const revocationOnStoreUnavailable = readStoreUnavailable(env);
   const introspection = readIntrospection(env);
+  const dpop = readDpop(env);
+  const dpopNonce = readDpopNonce(env, dpop);
 
   let config: AppConfig;
   if (externalIssuer !== undefined) {
@@ -463,6 +522,8 @@ export function loadConfig(env: Env): AppConfig {
       revocationStore,
       revocationOnStoreUnavailable,
       introspection,
+      dpop,
+      dpopNonce,
     };
   } else {
     if (jwksUri !== undefined) {
@@ -504,6 +565,8 @@ export function loadConfig(env: Env): AppConfig {
       revocationStore,
       revocationOnStoreUnavailable,
       introspection,
+      dpop,
+      dpopNonce,
     };
   }
 
@@ -547,6 +610,18 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
     options.introspection = { uri, clientId, clientSecret };
     if (cacheMaxAge !== undefined)
       options.introspection.cacheMaxAge = cacheMaxAge;
+  }
+  if (config.dpop !== 'off') {
+    const nonce = config.dpopNonce;
+    options.dpop = {
+      mode: config.dpop,
+      nonce:
+        nonce === undefined
+          ? false
+          : nonce.secret === undefined
+            ? true
+            : { secret: nonce.secret },
+    };
   }
   return options;
 }

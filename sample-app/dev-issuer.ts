@@ -50,12 +50,15 @@ export interface DevTokenRequest {
   scope: string;
   roles: string[];
   expires_in: number;
+  /** RFC 9449 section 10: the JWK thumbprint the token is bound to (`cnf.jkt`). */
+  dpop_jkt?: string;
 }
 
 /** The answer of `POST /dev/token` (RFC 6749 section 5.1). */
 export interface DevTokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** `DPoP` for a token bound to a key (RFC 9449 section 5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
 }
 
@@ -68,7 +71,9 @@ export interface DevJwk extends JsonWebKey {
 
 // RFC 6750 section 3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 const SCOPE_LIST = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
-const FIELDS = ['sub', 'scope', 'roles', 'expires_in'];
+const FIELDS = ['sub', 'scope', 'roles', 'expires_in', 'dpop_jkt'];
+// RFC 7638 SHA-256 thumbprint: 32 bytes in base64url.
+const JKT = /^[A-Za-z0-9_-]{43}$/;
 
 function base64url(value: string | Buffer): string {
   return Buffer.from(value).toString('base64url');
@@ -94,7 +99,21 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
       );
     }
   }
-  const { sub, scope, roles, expires_in: expiresIn } = fields;
+  const {
+    sub,
+    scope,
+    roles,
+    expires_in: expiresIn,
+    dpop_jkt: dpopJkt,
+  } = fields;
+  if (dpopJkt !== undefined) {
+    if (typeof dpopJkt !== 'string' || !JKT.test(dpopJkt)) {
+      throw new TokenEndpointError(
+        'dpop_jkt must be the base64url SHA-256 JWK thumbprint (RFC 7638) of the client key.',
+      );
+    }
+    request.dpop_jkt = dpopJkt;
+  }
   if (sub !== undefined) {
     if (typeof sub !== 'string' || sub === '' || sub.length > 256) {
       throw new TokenEndpointError(
@@ -211,11 +230,14 @@ export class DevIssuer {
     };
     if (request.scope !== '') payload.scope = request.scope;
     if (request.roles.length > 0) payload.roles = request.roles;
+    if (request.dpop_jkt !== undefined) {
+      payload.cnf = { jkt: request.dpop_jkt };
+    }
     const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(payload))}`;
     const signature = sign('sha256', Buffer.from(input), this.privateKey);
     return {
       access_token: `${input}.${base64url(signature)}`,
-      token_type: 'Bearer',
+      token_type: request.dpop_jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: request.expires_in,
     };
   }
