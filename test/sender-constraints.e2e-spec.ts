@@ -1,0 +1,462 @@
+/**
+ * Sender-constrained tokens on an app built with the module, on Express and Fastify:
+ * certificate-bound tokens (RFC 8705) over real mutual TLS and through a trusted proxy's
+ * `Client-Cert` header (RFC 9440); DPoP's `htu` against configured origins and a trusted
+ * proxy's forwarded origin; the RFC 9728 metadata; and the passport strategy's path.
+ */
+import {
+  Controller,
+  Get,
+  UseGuards,
+  type INestApplication,
+} from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AuthModule,
+  BearerAuthGuard,
+  Principal,
+  Public,
+  type AuthModuleOptions,
+  type BearerPrincipal,
+} from '../lib/index.js';
+import {
+  createScenarioModule,
+  type ScenarioAdapter,
+} from './scenario/scenario-app.js';
+import { DpopKey } from './support/dpop.js';
+import { bearer, send, type HttpResult } from './support/http.js';
+import {
+  createTestKey,
+  JwksServer,
+  type TestKey,
+} from './support/jwks-server.js';
+import { mintToken } from './support/tokens.js';
+
+@Controller()
+class BoundController {
+  @Get('whoami')
+  whoami(@Principal() principal: BearerPrincipal): { sub: string | undefined } {
+    return { sub: principal.sub };
+  }
+
+  @Public()
+  @UseGuards(BearerAuthGuard())
+  @Get('passport')
+  passport(@Principal() principal: BearerPrincipal): {
+    sub: string | undefined;
+  } {
+    return { sub: principal.sub };
+  }
+}
+
+const AUDIENCE = 'api://bound';
+const CERTIFICATE_BOUND =
+  'error_description="The access token is bound to a client certificate the request does not present."';
+
+interface Pem {
+  key: Buffer;
+  cert: Buffer;
+  /** base64url SHA-256 of the DER: the `x5t#S256` of RFC 8705 section 3.1. */
+  thumbprint: string;
+  der: Buffer;
+}
+
+let dir: string;
+let server: Pem;
+let alice: Pem;
+let mallory: Pem;
+let key: TestKey;
+let jwks: JwksServer;
+
+/** A self-signed P-256 certificate made by the openssl command line. */
+function makeCertificate(name: string): Pem {
+  const keyFile = join(dir, `${name}.key`);
+  const certFile = join(dir, `${name}.crt`);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  const cert = readFileSync(certFile);
+  const der = new X509Certificate(cert).raw;
+  return {
+    key: readFileSync(keyFile),
+    cert,
+    der,
+    thumbprint: createHash('sha256').update(der).digest('base64url'),
+  };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'nestjs-bearer-mtls-'));
+  server = makeCertificate('server');
+  alice = makeCertificate('alice');
+  mallory = makeCertificate('mallory');
+  key = await createTestKey();
+  jwks = await JwksServer.start({ keys: [key] });
+});
+afterAll(async () => {
+  await jwks?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function options(extra: Partial<AuthModuleOptions> = {}): AuthModuleOptions {
+  return {
+    issuer: jwks.issuer,
+    audience: AUDIENCE,
+    jwksUri: jwks.jwksUri,
+    ...extra,
+  };
+}
+
+function token(claims: Record<string, unknown> = {}): Promise<string> {
+  return mintToken(key, {
+    iss: jwks.issuer,
+    aud: AUDIENCE,
+    sub: 'alice',
+    jti: randomUUID(),
+    ...claims,
+  });
+}
+
+async function start(
+  adapterName: ScenarioAdapter,
+  auth: AuthModuleOptions,
+  tls = false,
+): Promise<{ app: INestApplication; url: string }> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      createScenarioModule(AuthModule.forRoot(auth), {
+        controllers: [BoundController],
+      }),
+    ],
+  }).compile();
+  const https = tls
+    ? {
+        key: server.key,
+        cert: server.cert,
+        requestCert: true,
+        rejectUnauthorized: false,
+      }
+    : undefined;
+  const app =
+    adapterName === 'fastify'
+      ? moduleRef.createNestApplication(
+          new FastifyAdapter(https === undefined ? {} : { https }),
+          { logger: false },
+        )
+      : moduleRef.createNestApplication(new ExpressAdapter(), {
+          logger: false,
+          ...(https !== undefined && { httpsOptions: https }),
+        });
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  return { app, url };
+}
+
+/** An HTTPS request, with a client certificate or none. */
+function sendTls(
+  url: string,
+  headers: Record<string, string>,
+  client?: Pem,
+): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        headers,
+        agent: false,
+        rejectUnauthorized: false,
+        ...(client !== undefined && { key: client.key, cert: client.cert }),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.each<ScenarioAdapter>(['express', 'fastify'])(
+  'certificate-bound tokens over mutual TLS (%s)',
+  (adapter) => {
+    let app: INestApplication;
+    let url: string;
+
+    beforeAll(async () => {
+      ({ app, url } = await start(adapter, options(), true));
+      url = url.replace(/^http:/, 'https:');
+    });
+    afterAll(() => app?.close());
+
+    it('accepts a bound token with the certificate it is bound to', async () => {
+      const jwt = await token({ cnf: { 'x5t#S256': alice.thumbprint } });
+      const res = await sendTls(`${url}/whoami`, bearer(jwt), alice);
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toEqual({ sub: 'alice' });
+    });
+
+    it('refuses it with another certificate, and without one: 401, never 400', async () => {
+      const jwt = await token({ cnf: { 'x5t#S256': alice.thumbprint } });
+      for (const client of [mallory, undefined]) {
+        const res = await sendTls(`${url}/whoami`, bearer(jwt), client);
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toContain(CERTIFICATE_BOUND);
+      }
+    });
+
+    it('refuses a cnf whose x5t#S256 is not a string', async () => {
+      const jwt = await token({ cnf: { 'x5t#S256': 42 } });
+      const res = await sendTls(`${url}/whoami`, bearer(jwt), alice);
+      expect(res.status).toBe(401);
+    });
+
+    it('accepts an unbound token with or without a certificate', async () => {
+      const jwt = await token();
+      expect((await sendTls(`${url}/whoami`, bearer(jwt))).status).toBe(200);
+      expect((await sendTls(`${url}/whoami`, bearer(jwt), alice)).status).toBe(
+        200,
+      );
+    });
+  },
+);
+
+describe('certificate-bound tokens behind a proxy (Client-Cert, RFC 9440)', () => {
+  it('believes the header only from a trusted proxy, in both RFC 9440 and PEM form', async () => {
+    const jwt = await token({ cnf: { 'x5t#S256': alice.thumbprint } });
+    const viaProxy = `:${alice.der.toString('base64')}:`;
+    const trusted = await start(
+      'express',
+      options({
+        trustedProxies: ['127.0.0.1'],
+        clientCertificateHeader: 'Client-Cert',
+      }),
+    );
+    try {
+      for (const value of [
+        viaProxy,
+        encodeURIComponent(alice.cert.toString('utf8')),
+      ]) {
+        const res = await send(`${trusted.url}/whoami`, {
+          headers: { ...bearer(jwt), 'client-cert': value },
+        });
+        expect(res.status).toBe(200);
+      }
+      const other = await send(`${trusted.url}/whoami`, {
+        headers: {
+          ...bearer(jwt),
+          'client-cert': `:${mallory.der.toString('base64')}:`,
+        },
+      });
+      expect(other.status).toBe(401);
+      const garbage = await send(`${trusted.url}/whoami`, {
+        headers: { ...bearer(jwt), 'client-cert': ':bm90IGEgY2VydA==:' },
+      });
+      expect(garbage.status).toBe(401);
+    } finally {
+      await trusted.app.close();
+    }
+    const untrusted = await start(
+      'express',
+      options({
+        trustedProxies: ['10.9.8.7'],
+        clientCertificateHeader: 'client-cert',
+      }),
+    );
+    try {
+      const res = await send(`${untrusted.url}/whoami`, {
+        headers: { ...bearer(jwt), 'client-cert': viaProxy },
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toContain(CERTIFICATE_BOUND);
+    } finally {
+      await untrusted.app.close();
+    }
+  });
+
+  it('refuses clientCertificateHeader without trustedProxies at start', () => {
+    expect(() =>
+      AuthModule.forRoot(options({ clientCertificateHeader: 'client-cert' })),
+    ).toThrow(/needs trustedProxies/);
+  });
+});
+
+describe.each<ScenarioAdapter>(['express', 'fastify'])(
+  'the origin of a DPoP proof (%s)',
+  (adapter) => {
+    let client: DpopKey;
+
+    beforeAll(async () => {
+      client = await DpopKey.create('EdDSA');
+    });
+
+    it('checks htu against dpop.origins, whatever the socket address', async () => {
+      const { app, url } = await start(
+        adapter,
+        options({
+          dpop: { mode: 'required', origins: ['https://api.example.com'] },
+        }),
+      );
+      try {
+        const jwt = await token({ cnf: { jkt: client.jkt } });
+        const ok = await send(`${url}/whoami`, {
+          headers: await client.headers(jwt, {
+            htm: 'GET',
+            htu: 'https://api.example.com/whoami',
+          }),
+        });
+        expect(ok.status).toBe(200);
+        const local = await send(`${url}/whoami`, {
+          headers: await client.headers(jwt, {
+            htm: 'GET',
+            htu: `${url}/whoami`,
+          }),
+        });
+        expect(local.status).toBe(401);
+        expect(local.headers['www-authenticate']).toContain(
+          'The DPoP proof was made for another URI.',
+        );
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('takes the forwarded origin from a trusted proxy only', async () => {
+      const forwarded = {
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'public.example.com',
+      };
+      const htu = 'https://public.example.com/whoami';
+      for (const [proxies, status] of [
+        [['127.0.0.1'], 200],
+        [['10.9.8.7'], 401],
+      ] as const) {
+        const { app, url } = await start(
+          adapter,
+          options({ dpop: 'allowed', trustedProxies: [...proxies] }),
+        );
+        try {
+          const jwt = await token({ cnf: { jkt: client.jkt } });
+          const res = await send(`${url}/whoami`, {
+            headers: {
+              ...forwarded,
+              ...(await client.headers(jwt, { htm: 'GET', htu })),
+            },
+          });
+          expect(res.status).toBe(status);
+        } finally {
+          await app.close();
+        }
+      }
+    });
+
+    it('checks the proof on the passport strategy path too', async () => {
+      const { app, url } = await start(adapter, options({ dpop: 'allowed' }));
+      try {
+        const jwt = await token({ cnf: { jkt: client.jkt } });
+        const ok = await send(`${url}/passport`, {
+          headers: await client.headers(jwt, {
+            htm: 'GET',
+            htu: `${url}/passport`,
+          }),
+        });
+        expect(ok.status).toBe(200);
+        const missing = await send(`${url}/passport`, {
+          headers: { authorization: `DPoP ${jwt}` },
+        });
+        expect(missing.status).toBe(401);
+        expect(missing.headers['www-authenticate']).toContain(
+          'error="invalid_dpop_proof"',
+        );
+        const asBearer = await send(`${url}/passport`, {
+          headers: bearer(jwt),
+        });
+        expect(asBearer.status).toBe(401);
+      } finally {
+        await app.close();
+      }
+    });
+  },
+);
+
+describe('RFC 9728 metadata for sender-constrained tokens', () => {
+  it('publishes the DPoP algorithms, whether DPoP is required, and certificate binding', async () => {
+    const { app, url } = await start(
+      'express',
+      options({
+        dpop: { mode: 'required', algorithms: ['ES256', 'EdDSA'] },
+        trustedProxies: ['127.0.0.1'],
+        clientCertificateHeader: 'client-cert',
+        authorizationUri: 'https://login.example.com/authorize',
+        protectedResourceMetadata: { resource: 'https://api.example.com' },
+      }),
+    );
+    try {
+      const res = await send(`${url}/.well-known/oauth-protected-resource`);
+      expect(JSON.parse(res.text)).toMatchObject({
+        resource: 'https://api.example.com',
+        dpop_signing_alg_values_supported: ['ES256', 'EdDSA'],
+        dpop_bound_access_tokens_required: true,
+        tls_client_certificate_bound_access_tokens: true,
+      });
+      const challenge = await send(`${url}/whoami`);
+      expect(challenge.headers['www-authenticate']).toBe(
+        'DPoP authorization_uri="https://login.example.com/authorize", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource", algs="ES256 EdDSA"',
+      );
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('says nothing of DPoP when it is off', async () => {
+    const { app, url } = await start(
+      'express',
+      options({
+        protectedResourceMetadata: { resource: 'https://api.example.com' },
+      }),
+    );
+    try {
+      const res = await send(`${url}/.well-known/oauth-protected-resource`);
+      const document = JSON.parse(res.text) as Record<string, unknown>;
+      expect(document).not.toHaveProperty('dpop_signing_alg_values_supported');
+      expect(document).not.toHaveProperty('dpop_bound_access_tokens_required');
+    } finally {
+      await app.close();
+    }
+  });
+});
