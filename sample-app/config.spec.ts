@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       algorithms: ['RS256'],
       acceptContexts: [],
       clockTolerance: undefined,
+      rolesClaim: undefined,
       revocationStore: 'memory',
       revocationOnStoreUnavailable: 'fail-closed',
       introspection: undefined,
@@ -265,6 +266,39 @@ describe('AUTH_ACCEPT_CONTEXTS', () => {
       new AuthConfigurationError('acceptContexts', 'must be an array.'),
     );
     expect(error?.variable).toBe('AUTH_ACCEPT_CONTEXTS');
+  });
+});
+
+describe('AUTH_ROLES_CLAIM', () => {
+  it.each([
+    'roles',
+    'realm_access.roles',
+    'permissions',
+    'groups',
+    'https://example.com/roles',
+  ])('reads %s as the module option roleClaim', (value) => {
+    const config = loadConfig({ ...EXTERNAL, AUTH_ROLES_CLAIM: ` ${value} ` });
+    expect(config.rolesClaim).toBe(value);
+    expect(toAuthOptions(config).roleClaim).toBe(value);
+  });
+
+  it("keeps the module's default, roles, when unset", () => {
+    expect(loadConfig({}).rolesClaim).toBeUndefined();
+    expect(toAuthOptions(loadConfig({}))).not.toHaveProperty('roleClaim');
+  });
+
+  it.each([
+    ['realm_access..roles', /empty segment in "realm_access\.\.roles"/],
+    ['.roles', /empty segment/],
+    ['roles.', /empty segment/],
+    ['__proto__.roles', /segment "__proto__"/],
+    ['  ', /is set but empty/],
+  ])('refuses %j in one line naming the variable', (value, problem) => {
+    const error = failureOf({ ...EXTERNAL, AUTH_ROLES_CLAIM: value });
+    expect(error.variable).toBe('AUTH_ROLES_CLAIM');
+    expect(error.message.startsWith('AUTH_ROLES_CLAIM ')).toBe(true);
+    expect(error.message).toMatch(problem);
+    expect(error.message).not.toContain('\n');
   });
 });
 

@@ -78,6 +78,11 @@ export interface AppConfig {
   readonly acceptContexts: readonly ContextTypeName[];
   /** `AUTH_CLOCK_TOLERANCE`, in seconds: the module's `clockTolerance`; unset keeps its default. */
   readonly clockTolerance: number | undefined;
+  /**
+   * `AUTH_ROLES_CLAIM`: the module's `roleClaim`, where app roles are read (a claim name
+   * or a dotted path such as `realm_access.roles`); unset keeps its default, `roles`.
+   */
+  readonly rolesClaim: string | undefined;
   /** `AUTH_REVOCATION_STORE`: `memory`, or a `redis://host:port` URL shared by every instance. */
   readonly revocationStore: string;
   /**
@@ -133,6 +138,7 @@ const VARIABLE_OF_OPTION: Readonly<Record<string, string>> = {
   'jwks.cooldown': 'AUTH_JWKS_COOLDOWN_MS',
   acceptContexts: 'AUTH_ACCEPT_CONTEXTS',
   clockTolerance: 'AUTH_CLOCK_TOLERANCE',
+  roleClaim: 'AUTH_ROLES_CLAIM',
   revocation: 'AUTH_REVOCATION_STORE',
   'revocation.onStoreUnavailable': 'AUTH_REVOCATION_ON_STORE_UNAVAILABLE',
   introspection: 'AUTH_INTROSPECTION_URI',
@@ -488,6 +494,8 @@ export function loadConfig(env: Env): AppConfig {
   const jwksCooldownMs = readCooldown(env);
   const acceptContexts = readAcceptContexts(env);
   const clockTolerance = readClockTolerance(env);
+  // The module checks the path (see toConfigError); a wrong one is reported under this name.
+  const rolesClaim = read(env, 'AUTH_ROLES_CLAIM');
   const revocationStore = readRevocationStore(env);
   const revocationOnStoreUnavailable = readStoreUnavailable(env);
   const introspection = readIntrospection(env);
@@ -519,6 +527,7 @@ export function loadConfig(env: Env): AppConfig {
       jwksCooldownMs,
       acceptContexts,
       clockTolerance,
+      rolesClaim,
       revocationStore,
       revocationOnStoreUnavailable,
       introspection,
@@ -562,6 +571,7 @@ export function loadConfig(env: Env): AppConfig {
       jwksCooldownMs,
       acceptContexts,
       clockTolerance,
+      rolesClaim,
       revocationStore,
       revocationOnStoreUnavailable,
       introspection,
@@ -600,6 +610,7 @@ export function toAuthOptions(config: AppConfig): AuthModuleOptions {
   if (config.clockTolerance !== undefined) {
     options.clockTolerance = config.clockTolerance;
   }
+  if (config.rolesClaim !== undefined) options.roleClaim = config.rolesClaim;
   // Always on, so POST /admin/revocations works with the memory store too.
   options.revocation = {
     store: config.revocationStore,
