@@ -493,6 +493,37 @@ describe('OpenAPI document options', () => {
     }
   });
 
+  it('adds the DPoP scheme when dpop is allowed, and offers it alone when it is required', async () => {
+    for (const [mode, security, names] of [
+      ['allowed', [{ bearer: [] }, { dpop: [] }], ['bearer', 'dpop']],
+      ['required', [{ proof: [] }], ['proof']],
+    ] as const) {
+      const app = await createApp(
+        'express',
+        issuer.authModuleOptions({ dpop: { mode, nonce: true } }),
+      );
+      try {
+        const document = createBearerDocument(app, CONFIG, {
+          oauth2Flows: false,
+          ...(mode === 'required' && { dpopSchemeName: 'proof' }),
+        });
+        const schemes = document.components?.securitySchemes ?? {};
+        expect(Object.keys(schemes)).toEqual([...names]);
+        expect(schemes[names[names.length - 1]]).toMatchObject({
+          type: 'http',
+          scheme: 'DPoP',
+        });
+        expect(
+          (schemes[names[names.length - 1]] as { description: string })
+            .description,
+        ).toContain('DPoP-Nonce');
+        expect(operation(document, 'get', '/notes').security).toEqual(security);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
   it('with globalGuard: false, secures only the routes a BearerGuard covers', async () => {
     @Controller('guarded')
     @UseGuards(BearerGuard)

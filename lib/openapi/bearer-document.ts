@@ -253,6 +253,7 @@ export function createBearerDocument(
   const {
     bearerSchemeName,
     oauth2SchemeName,
+    dpopSchemeName,
     oauth2Flows,
     scopeDescriptions,
     discoveryTimeout: _timeout,
@@ -277,7 +278,13 @@ export function createBearerDocument(
     security.options,
     security.keys.discoveryOf(security.options.issuers[0])?.known,
     [...scopes].sort(),
-    { bearerSchemeName, oauth2SchemeName, oauth2Flows, scopeDescriptions },
+    {
+      bearerSchemeName,
+      oauth2SchemeName,
+      dpopSchemeName,
+      oauth2Flows,
+      scopeDescriptions,
+    },
   );
   const ourNames = new Set(schemes.map((scheme) => scheme.name));
   const problem = security.options.errorFormat === 'problem';

@@ -24,6 +24,11 @@ export interface BearerSchemeOptions {
    */
   oauth2SchemeName?: string;
   /**
+   * The name of the `http` DPoP scheme (RFC 9449), present when the `dpop` option is on.
+   * @default 'dpop'
+   */
+  dpopSchemeName?: string;
+  /**
    * The flows of the `oauth2` scheme. `'discovery'` reads them from the first issuer's
    * discovery document: `authorizationCode` when it names an `authorization_endpoint`
    * (or the `authorizationUri` option is set) and a `token_endpoint`,
@@ -84,13 +89,24 @@ function discoveredFlows(
     : { authorizationCode: { authorizationUrl, tokenUrl, scopes } };
 }
 
+function dpopScheme(options: ResolvedAuthOptions, name: string): TokenScheme {
+  return {
+    name,
+    listsScopes: 'oas31',
+    scheme: {
+      type: 'http',
+      scheme: 'DPoP',
+      bearerFormat: 'JWT',
+      description: `A DPoP-bound access token in \`Authorization: DPoP <token>\`, with a \`DPoP\` proof header signed with ${options.dpop.algorithms.join(', ')} (RFC 9449)${options.dpop.nonce === undefined ? '' : ' carrying the server nonce of the `DPoP-Nonce` header'}.`,
+    },
+  };
+}
+
 /**
  * The schemes a client may present the token with, in the order of the `security`
- * alternatives: the `http` bearer scheme, then `oauth2` when its flows are known.
- *
- * Extension point: when the module verifies DPoP proofs (RFC 9449), an `http` scheme with
- * `scheme: 'DPoP'` joins this list (named by a `dpopSchemeName` option), and every
- * requirement built by {@link buildSecurityRequirement} offers it as one more alternative.
+ * alternatives: the `http` bearer scheme, then `oauth2` when its flows are known, then the
+ * `http` DPoP scheme when `dpop` is on. With `dpop.mode: 'required'`, the DPoP scheme
+ * alone: a bearer token is refused there.
  */
 export function buildTokenSchemes(
   options: ResolvedAuthOptions,
@@ -98,6 +114,8 @@ export function buildTokenSchemes(
   scopes: readonly string[],
   settings: BearerSchemeOptions,
 ): TokenScheme[] {
+  const dpop = dpopScheme(options, settings.dpopSchemeName ?? 'dpop');
+  if (options.dpop.mode === 'required') return [dpop];
   const schemes = [
     bearerScheme(options, settings.bearerSchemeName ?? 'bearer'),
   ];
@@ -122,6 +140,7 @@ export function buildTokenSchemes(
       },
     });
   }
+  if (options.dpop.mode === 'allowed') schemes.push(dpop);
   return schemes;
 }
 
