@@ -77,7 +77,13 @@ export function requestOrigins(
   const scheme = socket?.encrypted === true ? 'https' : 'http';
   const address = plainAddress(local);
   const host = isIP(address) === 6 ? `[${address}]` : address;
-  const origins = [new URL(`${scheme}://${host}:${port}`).origin];
+  let origins: string[];
+  try {
+    origins = [new URL(`${scheme}://${host}:${port}`).origin];
+  } catch {
+    // A link-local address carries its zone ("fe80::1%eth0"), which no URL can hold.
+    return [];
+  }
   if (isLoopback(address)) {
     origins.push(new URL(`${scheme}://localhost:${port}`).origin);
   }
