@@ -174,10 +174,19 @@ export class DevIssuer {
     private readonly privateKey: KeyObject,
     /** The public half, as published in the JWKS. */
     readonly publicJwk: DevJwk,
+    /**
+     * The claim that carries the roles (`AUTH_ROLES_CLAIM`), written as one claim of that
+     * exact name, which the module reads first whatever dots it contains.
+     */
+    readonly rolesClaim: string,
   ) {}
 
   /** Makes a fresh RS256 key for `issuer`; nothing is written to disk. */
-  static async create(issuer: string, audience: string): Promise<DevIssuer> {
+  static async create(
+    issuer: string,
+    audience: string,
+    rolesClaim = 'roles',
+  ): Promise<DevIssuer> {
     const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', {
       modulusLength: 2048,
     });
@@ -186,14 +195,20 @@ export class DevIssuer {
     const thumbprint = createHash('sha256')
       .update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n }))
       .digest('base64url');
-    return new DevIssuer(issuer, audience, privateKey, {
-      kty: jwk.kty,
-      n: jwk.n,
-      e: jwk.e,
-      kid: thumbprint,
-      alg: 'RS256',
-      use: 'sig',
-    });
+    return new DevIssuer(
+      issuer,
+      audience,
+      privateKey,
+      {
+        kty: jwk.kty,
+        n: jwk.n,
+        e: jwk.e,
+        kid: thumbprint,
+        alg: 'RS256',
+        use: 'sig',
+      },
+      rolesClaim,
+    );
   }
 
   /** The OpenID Provider metadata document (OpenID Connect Discovery 1.0 section 3). */
@@ -229,7 +244,10 @@ export class DevIssuer {
       client_id: DEV_CLIENT_ID,
     };
     if (request.scope !== '') payload.scope = request.scope;
-    if (request.roles.length > 0) payload.roles = request.roles;
+    // Never over a registered claim, whatever AUTH_ROLES_CLAIM names.
+    if (request.roles.length > 0 && !Object.hasOwn(payload, this.rolesClaim)) {
+      payload[this.rolesClaim] = request.roles;
+    }
     if (request.dpop_jkt !== undefined) {
       payload.cnf = { jkt: request.dpop_jkt };
     }
@@ -339,7 +357,11 @@ export class DevIssuerModule {
           useFactory: (current: AppConfig): Promise<DevIssuer> => {
             // Checked again against the configuration the app really runs with.
             assertDevelopmentMode(current);
-            return DevIssuer.create(current.issuer, current.audiences[0] ?? '');
+            return DevIssuer.create(
+              current.issuer,
+              current.audiences[0] ?? '',
+              current.rolesClaim,
+            );
           },
         },
       ],

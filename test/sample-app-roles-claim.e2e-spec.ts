@@ -106,6 +106,34 @@ describe('AUTH_ROLES_CLAIM', () => {
     }
   });
 
+  it('with the development issuer, /dev/token writes the roles where the app reads them', async () => {
+    const app = await SampleAppProcess.start({
+      AUTH_ROLES_CLAIM: 'realm_access.roles',
+    });
+    try {
+      const issued = await send(`${app.url}/dev/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sub: 'alice', roles: ['Admin'] }),
+      });
+      expect(issued.status).toBe(201);
+      const { access_token: devToken } = JSON.parse(issued.text) as {
+        access_token: string;
+      };
+      const payload = JSON.parse(
+        Buffer.from(devToken.split('.')[1] ?? '', 'base64url').toString(),
+      ) as Record<string, unknown>;
+      expect(payload).not.toHaveProperty('roles');
+      const admin = await send(`${app.url}/admin`, {
+        headers: bearer(devToken),
+      });
+      expect(admin.status).toBe(200);
+      expect(JSON.parse(admin.text)).toMatchObject({ roles: ['Admin'] });
+    } finally {
+      await app.stop();
+    }
+  });
+
   it.each([
     ['realm_access..roles', 'empty segment'],
     ['__proto__.roles', 'must not contain the segment "__proto__"'],
