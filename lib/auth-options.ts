@@ -1045,7 +1045,15 @@ function resolveTrustedProxies(value: unknown): readonly string[] {
       'must contain only IP addresses (no host names, no ranges).',
     );
   }
-  return Object.freeze([...(value as string[])]);
+  // As the peer address is compared: lower case, an IPv4-mapped IPv6 address as IPv4.
+  return Object.freeze(
+    (value as string[]).map((address) => {
+      const lower = address.toLowerCase();
+      return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4
+        ? lower.slice(7)
+        : lower;
+    }),
+  );
 }
 
 function resolveCertificateHeader(value: unknown): string | undefined {

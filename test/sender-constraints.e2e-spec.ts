@@ -16,7 +16,9 @@ import { Test } from '@nestjs/testing';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -413,6 +415,68 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
     });
   },
 );
+
+describe('introspected opaque tokens carry their binding (RFC 7662 cnf)', () => {
+  it('binds an opaque token by the cnf of the introspection answer', async () => {
+    const client = await DpopKey.create('ES256');
+    const answers = new Map<string, Record<string, unknown>>();
+    const introspection = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const token = new URLSearchParams(body).get('token') ?? '';
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(answers.get(token) ?? { active: false }));
+      });
+    });
+    await new Promise<void>((resolve) =>
+      introspection.listen(0, '127.0.0.1', resolve),
+    );
+    const { port } = introspection.address() as AddressInfo;
+    const now = Math.floor(Date.now() / 1000);
+    const answer = (cnf: Record<string, unknown>) => ({
+      active: true,
+      iss: jwks.issuer,
+      aud: AUDIENCE,
+      sub: 'alice',
+      exp: now + 300,
+      cnf,
+    });
+    answers.set('opaque-dpop', answer({ jkt: client.jkt }));
+    answers.set('opaque-mtls', answer({ 'x5t#S256': alice.thumbprint }));
+    const { app, url } = await start(
+      'express',
+      options({
+        dpop: 'allowed',
+        introspection: {
+          uri: `http://127.0.0.1:${port}/introspect`,
+          clientId: 'api',
+          clientSecret: 'secret',
+        },
+      }),
+    );
+    try {
+      const htu = `${url}/whoami`;
+      const ok = await send(htu, {
+        headers: await client.headers('opaque-dpop', { htm: 'GET', htu }),
+      });
+      expect(ok.status).toBe(200);
+      const asBearer = await send(htu, { headers: bearer('opaque-dpop') });
+      expect(asBearer.status).toBe(401);
+      expect(asBearer.headers['www-authenticate']).toContain(
+        'bound to a DPoP key',
+      );
+      const noCertificate = await send(htu, { headers: bearer('opaque-mtls') });
+      expect(noCertificate.status).toBe(401);
+      expect(noCertificate.headers['www-authenticate']).toContain(
+        CERTIFICATE_BOUND,
+      );
+    } finally {
+      await app.close();
+      await new Promise((resolve) => introspection.close(resolve));
+    }
+  });
+});
 
 describe('RFC 9728 metadata for sender-constrained tokens', () => {
   it('publishes the DPoP algorithms, whether DPoP is required, and certificate binding', async () => {

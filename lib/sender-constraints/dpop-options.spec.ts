@@ -382,3 +382,18 @@ describe('the clientCertificateHeader option', () => {
     );
   });
 });
+
+describe('trustedProxies normalization', () => {
+  it('compares entries as peer addresses are compared: lower case, IPv4-mapped as IPv4', () => {
+    const resolved = resolveAuthOptions({
+      issuer: 'https://issuer.example.com/',
+      audience: 'api://x',
+      trustedProxies: ['::FFFF:10.0.0.2', '2001:DB8::2', '127.0.0.1'],
+    });
+    expect(resolved.trustedProxies).toEqual([
+      '10.0.0.2',
+      '2001:db8::2',
+      '127.0.0.1',
+    ]);
+  });
+});

@@ -20,9 +20,10 @@ export interface RequestBindingOptions {
 
 /** `::ffff:127.0.0.1` is `127.0.0.1`. */
 function plainAddress(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4
-    ? address.slice(7)
-    : address;
+  const lower = address.toLowerCase();
+  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4
+    ? lower.slice(7)
+    : lower;
 }
 
 function isLoopback(address: string): boolean {
