@@ -9,6 +9,7 @@ export const IS_PUBLIC_KEY = 'nestjs-bearer:public';
 export const SCOPES_KEY = 'nestjs-bearer:scopes';
 export const ROLES_KEY = 'nestjs-bearer:roles';
 export const APP_ROLES_KEY = 'nestjs-bearer:app-roles';
+export const RESOURCE_KEY = 'nestjs-bearer:resource';
 
 /** Where the guard leaves per-request state for the strategy (never enumerable). */
 export const BEARER_STATE = Symbol('nestjs-bearer:state');

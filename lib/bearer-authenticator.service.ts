@@ -17,7 +17,11 @@ import {
   type TokenLocation,
   type TokenRequest,
 } from './token-extractor.js';
-import { inspectToken, type InspectedToken } from './token-policy.js';
+import {
+  inspectToken,
+  type InspectedToken,
+  type TokenPolicy,
+} from './token-policy.js';
 import { verifyJwsSignature } from './token-verifier.js';
 import {
   traceMaybeAsync,
@@ -142,6 +146,8 @@ export class BearerAuthenticator {
   private readonly cacheMaxAgeMs: number;
   private readonly hooks: VerificationHook[] = [];
   private opaqueVerifier: OpaqueTokenVerifier | undefined;
+  private policy: TokenPolicy;
+  private readonly resources = new Set<string>();
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -153,12 +159,31 @@ export class BearerAuthenticator {
       maxTokenLength: options.maxTokenLength,
       schemes: acceptedSchemes(options),
     };
+    this.policy = options;
     const { tokenCache } = options;
     this.cache =
       tokenCache === false
         ? undefined
         : new TokenCache<VerifiedToken>(tokenCache.maxEntries);
     this.cacheMaxAgeMs = tokenCache === false ? 0 : tokenCache.maxAge * 1000;
+  }
+
+  /**
+   * Accepts tokens for `resource` too (a route's `@Resource()`): the token policy admits
+   * an `aud` naming it, and the guard then requires the route's own audience.
+   */
+  acceptResource(resource: string): void {
+    if (this.resources.has(resource)) return;
+    this.resources.add(resource);
+    this.policy = {
+      ...this.options,
+      audiences: [...this.options.audiences, ...this.resources],
+    };
+  }
+
+  /** Whether some route has its own resource, so every route checks its audience. */
+  get hasResources(): boolean {
+    return this.resources.size > 0;
   }
 
   /** Adds a hook that runs after every successful verification, in the order added. */
@@ -258,7 +283,7 @@ export class BearerAuthenticator {
       return this.verifyOpaque(this.opaqueVerifier, token, call);
     }
     // The key-free checks come first, so a bad token is refused without a promise.
-    const inspected = inspectToken(token, this.options);
+    const inspected = inspectToken(token, this.policy);
     if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.

@@ -163,11 +163,15 @@ export class BearerChallengesService {
 
   /** The challenge parameters for an error; unsafe texts are dropped, never reflected. */
   challengeParams(exception: BearerError): ChallengeParams {
+    const { resource } = exception;
     const params: ChallengeParams = {
       realm: this.options.realm,
       authorization_uri: this.authorizationUri(),
-      resource_id: this.options.resourceId,
-      resource_metadata: this.resourceMetadata.metadataUrl,
+      resource_id: resource ?? this.options.resourceId,
+      resource_metadata:
+        resource === undefined
+          ? this.resourceMetadata.metadataUrl
+          : this.resourceMetadata.metadataUrlOf(resource),
     };
     if (exception.code === undefined) return params;
     params.error = exception.code;
@@ -193,7 +197,7 @@ export class BearerChallengesService {
       Object.keys(exception.challengeExtras).length === 0
         ? ''
         : JSON.stringify(exception.challengeExtras);
-    const key = `${status}\u0000${exception.scheme}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
+    const key = `${status}\u0000${exception.scheme}\u0000${exception.resource ?? ''}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
     const cached = this.rendered.get(key);
     if (cached !== undefined) return cached;
     const response = this.build(exception, status);

@@ -11,8 +11,9 @@ import {
   ModuleRef,
   Reflector,
 } from '@nestjs/core';
-import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
+import { RESOLVED_AUTH_OPTIONS, RESOURCE_KEY } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
+import { BearerAuthenticator } from './bearer-authenticator.service.js';
 import { BearerExceptionFilter } from './bearer-exception.filter.js';
 import { BearerGuard } from './bearer.guard.js';
 import { readMarks, type TargetMarks } from './route-requirements.js';
@@ -68,6 +69,7 @@ export class BearerCoverageService implements OnModuleInit {
     private readonly guard: BearerGuard,
     private readonly filter: BearerExceptionFilter,
     private readonly moduleRef: ModuleRef,
+    private readonly authenticator: BearerAuthenticator,
   ) {
     this.bindTransports();
   }
@@ -83,8 +85,10 @@ export class BearerCoverageService implements OnModuleInit {
     for (const { type, methods } of this.handlerClasses()) {
       const classMarks = readMarks(this.reflector, type);
       this.checkSameTarget(classMarks, type.name, problems);
+      this.acceptResourceOf(type);
       for (const name of methods) {
         const handler = (type.prototype as Record<string, object>)[name];
+        this.acceptResourceOf(handler);
         const marks = readMarks(this.reflector, handler);
         const where = `${type.name}.${name}()`;
         this.checkSameTarget(marks, where, problems);
@@ -111,6 +115,15 @@ export class BearerCoverageService implements OnModuleInit {
       }
     }
     if (problems.length > 0) throw new AuthCoverageError(problems.join('\n'));
+  }
+
+  /** A `@Resource()` target's audience is admitted by the token policy (see the guard). */
+  private acceptResourceOf(target: object): void {
+    const resource = this.reflector.get<string | undefined>(
+      RESOURCE_KEY,
+      target as never,
+    );
+    if (resource !== undefined) this.authenticator.acceptResource(resource);
   }
 
   /** Whether the app's GraphQL module runs guards on `@ResolveField()` handlers. */

@@ -69,6 +69,8 @@ export abstract class BearerError extends HttpException {
    * authenticator sets it), or `DPoP` for a proof's faults. With DPoP off, always `Bearer`.
    */
   scheme: AuthScheme = 'Bearer';
+  /** The route's own resource (`@Resource()`), whose challenge parameters it gets. */
+  resource: string | undefined = undefined;
   /** Response headers the refusal needs besides the challenge (`DPoP-Nonce`). */
   readonly responseHeaders: Readonly<Record<string, string>> = NO_HEADERS;
 

@@ -29,6 +29,7 @@ import { transportContextOf, type TransportContext } from './contexts/index.js';
 import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
 import { publishAuthenticated, publishRefused } from './diagnostics.js';
 import { markAuthenticated } from './request-state.js';
+import { checkAudience } from './token-policy.js';
 import {
   resolveRouteRequirements,
   type RouteRequirements,
@@ -98,7 +99,9 @@ export class BearerGuard implements CanActivate {
           .then((authentication) =>
             this.admitAuthentication(context, transport, route, authentication),
           )
-          .catch((error: unknown) => this.refuse(context, transport, error));
+          .catch((error: unknown) =>
+            this.refuse(context, transport, error, route),
+          );
       }
       return this.admitAuthentication(context, transport, route, outcome);
     } catch (error) {
@@ -109,7 +112,7 @@ export class BearerGuard implements CanActivate {
       ) {
         return true;
       }
-      return this.refuse(context, transport, error);
+      return this.refuse(context, transport, error, route);
     }
   }
 
@@ -145,6 +148,7 @@ export class BearerGuard implements CanActivate {
     principal: BearerPrincipal,
   ): void {
     const { stepUp, scopes, roles, appRoles } = route;
+    this.checkAudience(route, principal);
     if (
       stepUp !== undefined &&
       !meetsAuthenticationRequirement(
@@ -167,6 +171,26 @@ export class BearerGuard implements CanActivate {
         !appRoles.every((role) => principal.roles.includes(role)))
     ) {
       throw new InsufficientAccessError();
+    }
+  }
+
+  /**
+   * With `@Resource()` routes in the app, the token policy admits their audiences too, so
+   * each route checks its own: the route's resource, else the module's `audience`.
+   */
+  private checkAudience(
+    route: RouteRequirements,
+    principal: BearerPrincipal,
+  ): void {
+    if (route.resource !== undefined) {
+      if (!checkAudience(principal.claims.aud, [route.resource])) {
+        throw new InvalidTokenError('audience');
+      }
+    } else if (
+      this.authenticator.hasResources &&
+      !checkAudience(principal.claims.aud, this.authOptions.audiences)
+    ) {
+      throw new InvalidTokenError('audience');
     }
   }
 
@@ -232,8 +256,11 @@ export class BearerGuard implements CanActivate {
     context: ExecutionContext,
     transport: TransportContext | undefined,
     error: unknown,
+    route?: RouteRequirements,
   ): never | Promise<never> {
     const bearerError = toBearerError(error);
+    // The route's own resource names itself in the challenge (resource_id, resource_metadata).
+    if (route?.resource !== undefined) bearerError.resource = route.resource;
     publishRefused(context.getType(), bearerError);
     const send = (): never => {
       const { challenge } = this.challenges.render(bearerError);

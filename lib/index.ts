@@ -101,6 +101,7 @@ export type {
 } from './bearer.errors.js';
 export { SenderConstraints } from './sender-constraints/sender-constraints.service.js';
 export { Public } from './decorators/public.decorator.js';
+export { Resource } from './decorators/resource.decorator.js';
 export { OptionalAuth } from './decorators/optional-auth.decorator.js';
 export { Scopes } from './decorators/scopes.decorator.js';
 export { Roles } from './decorators/roles.decorator.js';

@@ -1,6 +1,10 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, HttpAdapterHost, Reflector } from '@nestjs/core';
-import { RESOLVED_AUTH_OPTIONS, SCOPES_KEY } from './auth.constants.js';
+import {
+  RESOLVED_AUTH_OPTIONS,
+  RESOURCE_KEY,
+  SCOPES_KEY,
+} from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import { TENANT_PLACEHOLDER } from './token-policy.js';
 
@@ -45,9 +49,15 @@ export function locateProtectedResourceMetadata(resource: string): {
  * itself, at the origin's root as RFC 9728 requires (a global prefix does not apply), and
  * needs no token. `scopes_supported` defaults to every scope named by `@Scopes()`.
  */
+/** Whether a resource identifier is an http(s) URL, which has a metadata location. */
+function isHttpResource(resource: string): boolean {
+  return /^https?:\/\//i.test(resource) && URL.canParse(resource);
+}
+
 @Injectable()
 export class ProtectedResourceMetadataService implements OnModuleInit {
-  private document: ProtectedResourceMetadata | undefined;
+  private readonly documents = new Map<string, ProtectedResourceMetadata>();
+  private routeScopes: Map<string | undefined, Set<string>> | undefined;
   /** The metadata URL for challenges (`resource_metadata`), when enabled. */
   readonly metadataUrl: string | undefined;
 
@@ -65,20 +75,48 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
         : locateProtectedResourceMetadata(config.resource).url;
   }
 
+  /**
+   * The metadata URL for the challenges of a `@Resource()` route: its own document's when
+   * the resource is an http(s) URL, else the module's.
+   */
+  metadataUrlOf(resource: string): string | undefined {
+    if (this.metadataUrl === undefined) return undefined;
+    return isHttpResource(resource)
+      ? locateProtectedResourceMetadata(resource).url
+      : this.metadataUrl;
+  }
+
   onModuleInit(): void {
     const config = this.options.protectedResourceMetadata;
     const adapter = this.adapterHost?.httpAdapter;
     if (config === undefined || adapter === undefined) return;
-    const { path } = locateProtectedResourceMetadata(config.resource);
-    adapter.get(path, (_request: unknown, response: unknown) => {
-      adapter.setHeader(response, 'Cache-Control', 'public, max-age=3600');
-      adapter.reply(response, this.getDocument(), 200);
-    });
+    const serve = (path: string, resource: string | undefined): void => {
+      adapter.get(path, (_request: unknown, response: unknown) => {
+        adapter.setHeader(response, 'Cache-Control', 'public, max-age=3600');
+        adapter.reply(response, this.getDocument(resource), 200);
+      });
+    };
+    const main = locateProtectedResourceMetadata(config.resource).path;
+    serve(main, undefined);
+    const paths = new Set([main]);
+    for (const resource of this.collectRouteScopes().keys()) {
+      if (resource === undefined || !isHttpResource(resource)) continue;
+      const { path } = locateProtectedResourceMetadata(resource);
+      if (paths.has(path)) continue;
+      paths.add(path);
+      serve(path, resource);
+    }
   }
 
-  /** The metadata document; built once, after every controller is known. */
-  getDocument(): ProtectedResourceMetadata {
-    if (this.document !== undefined) return this.document;
+  /**
+   * The metadata document of the module's resource, or of a `@Resource()` one; built once,
+   * after every controller is known. `scopes_supported` lists the scopes of that
+   * resource's routes.
+   */
+  getDocument(resource?: string): ProtectedResourceMetadata {
+    const key = resource ?? '';
+    const known = this.documents.get(key);
+    if (known !== undefined) return known;
     const config = this.options.protectedResourceMetadata;
     if (config === undefined)
       throw new Error('protected resource metadata is not enabled');
@@ -88,13 +126,13 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
         (issuer) => !issuer.includes(TENANT_PLACEHOLDER),
       );
     const document: ProtectedResourceMetadata = {
-      resource: config.resource,
+      resource: resource ?? config.resource,
       bearer_methods_supported: [...this.options.tokenLocations],
     };
     if (servers.length > 0) document.authorization_servers = [...servers];
-    document.scopes_supported = [
-      ...(config.scopesSupported ?? this.collectRouteScopes()),
-    ];
+    const own = [...(this.collectRouteScopes().get(resource) ?? [])].sort();
+    document.scopes_supported =
+      resource === undefined ? [...(config.scopesSupported ?? own)] : own;
     if (config.resourceName !== undefined)
       document.resource_name = config.resourceName;
     if (config.resourceDocumentation !== undefined) {
@@ -109,25 +147,34 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
     if (clientCertificateHeader !== undefined) {
       document.tls_client_certificate_bound_access_tokens = true;
     }
-    this.document = document;
+    this.documents.set(key, document);
     return document;
   }
 
-  /** Every scope that some controller or handler requires with `@Scopes()`, sorted. */
-  private collectRouteScopes(): string[] {
-    const scopes = new Set<string>();
-    const add = (target: object): void => {
-      const required = this.reflector.get<string[] | undefined>(
-        SCOPES_KEY,
-        target as never,
-      );
-      for (const scope of required ?? []) scopes.add(scope);
-    };
+  /**
+   * The scopes each resource's routes require with `@Scopes()` (class and handler
+   * combined), keyed by the route's `@Resource()` (`undefined`: the module's resource).
+   */
+  private collectRouteScopes(): Map<string | undefined, Set<string>> {
+    if (this.routeScopes !== undefined) return this.routeScopes;
+    const byResource = new Map<string | undefined, Set<string>>();
+    const read = <T>(key: string, target: object): T | undefined =>
+      this.reflector.get<T | undefined>(key, target as never);
     for (const wrapper of this.discovery.getControllers()) {
       const type = wrapper.metatype as
         (new (...args: never[]) => unknown) | undefined;
       if (typeof type !== 'function') continue;
-      add(type);
+      const classScopes = read<string[]>(SCOPES_KEY, type) ?? [];
+      const classResource = read<string>(RESOURCE_KEY, type);
+      const add = (resource: string | undefined, scopes: string[]): void => {
+        let set = byResource.get(resource);
+        if (set === undefined) {
+          set = new Set();
+          byResource.set(resource, set);
+        }
+        for (const scope of scopes) set.add(scope);
+      };
+      add(classResource, classScopes);
       // Handlers may be inherited from a base controller: walk the prototype chain.
       for (
         let prototype = type.prototype as Record<string, unknown> | null;
@@ -139,10 +186,15 @@ export class ProtectedResourceMetadataService implements OnModuleInit {
       ) {
         for (const name of Object.getOwnPropertyNames(prototype)) {
           const member = name === 'constructor' ? undefined : prototype[name];
-          if (typeof member === 'function') add(member);
+          if (typeof member !== 'function') continue;
+          add(
+            read<string>(RESOURCE_KEY, member) ?? classResource,
+            read<string[]>(SCOPES_KEY, member) ?? [],
+          );
         }
       }
     }
-    return [...scopes].sort();
+    this.routeScopes = byResource;
+    return byResource;
   }
 }

@@ -3,6 +3,7 @@ import {
   APP_ROLES_KEY,
   IS_PUBLIC_KEY,
   OPTIONAL_AUTH_KEY,
+  RESOURCE_KEY,
   ROLES_KEY,
   SCOPES_KEY,
   STEP_UP_KEY,
@@ -28,6 +29,8 @@ export interface RouteRequirements {
    * combined); when not empty, a delegated token is refused.
    */
   readonly appRoles: readonly string[];
+  /** The route's own resource (`@Resource()`, the handler's over its class's). */
+  readonly resource: string | undefined;
 }
 
 /** The module's marks on one target (a handler or a class). */
@@ -51,7 +54,8 @@ export function readMarks(reflector: Reflector, target: object): TargetMarks {
       (scopes?.length ?? 0) > 0 ||
       (roles?.length ?? 0) > 0 ||
       (appRoles?.length ?? 0) > 0 ||
-      get(STEP_UP_KEY) !== undefined,
+      get(STEP_UP_KEY) !== undefined ||
+      get(RESOURCE_KEY) !== undefined,
   };
 }
 
@@ -81,8 +85,13 @@ export function resolveRouteRequirements(
   const appRoles = [
     ...new Set(reflector.getAllAndMerge<string[]>(APP_ROLES_KEY, targets)),
   ];
+  const resource = reflector.getAllAndOverride<string | undefined>(
+    RESOURCE_KEY,
+    targets,
+  );
   let access: RouteAccess = 'required';
   if (
+    resource === undefined &&
     stepUp === undefined &&
     scopes.length === 0 &&
     roles.length === 0 &&
@@ -94,5 +103,5 @@ export function resolveRouteRequirements(
     if (mark.isPublic) access = 'public';
     else if (mark.isOptional) access = 'optional';
   }
-  return { access, stepUp, scopes, roles, appRoles };
+  return { access, stepUp, scopes, roles, appRoles, resource };
 }

@@ -166,7 +166,11 @@ export function matchIssuer(
   );
 }
 
-function checkAudience(aud: unknown, audiences: readonly string[]): boolean {
+/** Whether an `aud` claim (a string or an array of strings) names one of `audiences`. */
+export function checkAudience(
+  aud: unknown,
+  audiences: readonly string[],
+): boolean {
   if (typeof aud === 'string') return audiences.includes(aud);
   if (Array.isArray(aud)) {
     return aud.some(
