@@ -14,6 +14,7 @@ import { FeedController } from './feed.controller.js';
 import { GraphqlApiModule } from './graphql/graphql-api.module.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
+import { createReportsController } from './reports.controller.js';
 import { DocumentsGateway } from './ws/documents.gateway.js';
 
 /** Provides the {@link AppConfig} under {@link APP_CONFIG} to every module. */
@@ -65,6 +66,10 @@ export class AppModule implements OnApplicationShutdown {
         DocumentsController,
         AdminController,
         FeedController,
+        // GET /reports: mounted only with AUTH_REPORTS_AUDIENCE.
+        ...(config.reportsAudience === undefined
+          ? []
+          : [createReportsController(config.reportsAudience)]),
       ],
       providers: [
         DocumentsStore,

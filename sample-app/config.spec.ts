@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       introspection: undefined,
       dpop: 'off',
       dpopNonce: undefined,
+      reportsAudience: undefined,
     });
   });
 
@@ -145,6 +146,11 @@ describe('loadConfig', () => {
     ],
     [{ AUTH_ACCEPT_CONTEXTS: 'rpc ws' }, 'AUTH_ACCEPT_CONTEXTS', /"rpc ws"/],
     [{ AUTH_ACCEPT_CONTEXTS: '*' }, 'AUTH_ACCEPT_CONTEXTS', /context type/],
+    [
+      { AUTH_REPORTS_AUDIENCE: 'api://a api://b' },
+      'AUTH_REPORTS_AUDIENCE',
+      /one audience/,
+    ],
     [{ AUTH_DPOP: 'on' }, 'AUTH_DPOP', /"off", "allowed" or "required"/],
     [{ AUTH_DPOP_NONCE: 'yes' }, 'AUTH_DPOP_NONCE', /"true" or "false"/],
     [{ AUTH_DPOP_NONCE: 'true' }, 'AUTH_DPOP_NONCE', /needs AUTH_DPOP=/],

@@ -96,6 +96,11 @@ export interface AppConfig {
    * without `AUTH_INTROSPECTION_URI`.
    */
   readonly introspection: IntrospectionConfig | undefined;
+  /**
+   * `AUTH_REPORTS_AUDIENCE`: the audience of the second resource, `GET /reports`
+   * (`@Resource()`); unset, the route is not mounted.
+   */
+  readonly reportsAudience: string | undefined;
   /** `AUTH_DPOP`: `off`, `allowed` (Bearer and DPoP) or `required` (DPoP only). */
   readonly dpop: DpopMode;
   /**
@@ -326,6 +331,17 @@ function readIntrospection(env: Env): IntrospectionConfig | undefined {
   return { uri, clientId, clientSecret, cacheMaxAge };
 }
 
+function readReportsAudience(env: Env): string | undefined {
+  const value = read(env, 'AUTH_REPORTS_AUDIENCE');
+  if (value !== undefined && !/^[\x21-\x7E]{1,512}$/.test(value)) {
+    throw new ConfigError(
+      'AUTH_REPORTS_AUDIENCE',
+      `must be one audience without spaces or control characters, got ${show(value)}.`,
+    );
+  }
+  return value;
+}
+
 function readDpop(env: Env): DpopMode {
   const value = read(env, 'AUTH_DPOP')?.toLowerCase() ?? 'off';
   if (value !== 'off' && value !== 'allowed' && value !== 'required') {
@@ -500,6 +516,7 @@ export function loadConfig(env: Env): AppConfig {
   const revocationOnStoreUnavailable = readStoreUnavailable(env);
   const introspection = readIntrospection(env);
   const dpop = readDpop(env);
+  const reportsAudience = readReportsAudience(env);
   const dpopNonce = readDpopNonce(env, dpop);
 
   let config: AppConfig;
@@ -533,6 +550,7 @@ export function loadConfig(env: Env): AppConfig {
       introspection,
       dpop,
       dpopNonce,
+      reportsAudience,
     };
   } else {
     if (jwksUri !== undefined) {
@@ -577,6 +595,7 @@ export function loadConfig(env: Env): AppConfig {
       introspection,
       dpop,
       dpopNonce,
+      reportsAudience,
     };
   }
 

@@ -52,6 +52,8 @@ export interface DevTokenRequest {
   expires_in: number;
   /** RFC 9449 section 10: the JWK thumbprint the token is bound to (`cnf.jkt`). */
   dpop_jkt?: string;
+  /** The `aud`: one of the app's audiences (`AUTH_AUDIENCE`, `AUTH_REPORTS_AUDIENCE`). */
+  audience?: string;
 }
 
 /** The answer of `POST /dev/token` (RFC 6749 section 5.1). */
@@ -71,7 +73,7 @@ export interface DevJwk extends JsonWebKey {
 
 // RFC 6750 section 3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 const SCOPE_LIST = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
-const FIELDS = ['sub', 'scope', 'roles', 'expires_in', 'dpop_jkt'];
+const FIELDS = ['sub', 'scope', 'roles', 'expires_in', 'dpop_jkt', 'audience'];
 // RFC 7638 SHA-256 thumbprint: 32 bytes in base64url.
 const JKT = /^[A-Za-z0-9_-]{43}$/;
 
@@ -105,7 +107,20 @@ export function readDevTokenRequest(body: unknown): DevTokenRequest {
     roles,
     expires_in: expiresIn,
     dpop_jkt: dpopJkt,
+    audience,
   } = fields;
+  if (audience !== undefined) {
+    if (
+      typeof audience !== 'string' ||
+      audience === '' ||
+      audience.length > 512
+    ) {
+      throw new TokenEndpointError(
+        "audience must be a string naming one of the API's audiences.",
+      );
+    }
+    request.audience = audience;
+  }
   if (dpopJkt !== undefined) {
     if (typeof dpopJkt !== 'string' || !JKT.test(dpopJkt)) {
       throw new TokenEndpointError(
@@ -179,6 +194,8 @@ export class DevIssuer {
      * exact name, which the module reads first whatever dots it contains.
      */
     readonly rolesClaim: string,
+    /** Every `aud` a request may ask for: `audience` and the other resources. */
+    private readonly audiences: readonly string[],
   ) {}
 
   /** Makes a fresh RS256 key for `issuer`; nothing is written to disk. */
@@ -186,6 +203,7 @@ export class DevIssuer {
     issuer: string,
     audience: string,
     rolesClaim = 'roles',
+    otherAudiences: readonly string[] = [],
   ): Promise<DevIssuer> {
     const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', {
       modulusLength: 2048,
@@ -208,6 +226,7 @@ export class DevIssuer {
         use: 'sig',
       },
       rolesClaim,
+      [audience, ...otherAudiences],
     );
   }
 
@@ -230,6 +249,17 @@ export class DevIssuer {
     return { keys: [this.publicJwk] };
   }
 
+  /** The requested `aud`, which must be one the API accepts. */
+  private audienceOf(request: DevTokenRequest): string {
+    const wanted = request.audience ?? this.audience;
+    if (!this.audiences.includes(wanted)) {
+      throw new TokenEndpointError(
+        `audience must be one of the API's audiences: ${this.audiences.join(', ')}.`,
+      );
+    }
+    return wanted;
+  }
+
   /** Signs an RFC 9068 access token for the request. */
   mint(request: DevTokenRequest): DevTokenResponse {
     const now = Math.floor(Date.now() / 1000);
@@ -237,7 +267,7 @@ export class DevIssuer {
     const payload: Record<string, unknown> = {
       iss: this.issuer,
       sub: request.sub,
-      aud: this.audience,
+      aud: this.audienceOf(request),
       iat: now,
       exp: now + request.expires_in,
       jti: randomUUID(),
@@ -361,6 +391,12 @@ export class DevIssuerModule {
               current.issuer,
               current.audiences[0] ?? '',
               current.rolesClaim,
+              [
+                ...current.audiences.slice(1),
+                ...(current.reportsAudience === undefined
+                  ? []
+                  : [current.reportsAudience]),
+              ],
             );
           },
         },
