@@ -66,6 +66,7 @@ describe('resolveAuthOptions', () => {
           iatWindow: 60,
         },
         trustedProxies: [],
+        requireSenderConstraint: false,
       });
     });
 
@@ -155,6 +156,7 @@ describe('resolveAuthOptions', () => {
           iatWindow: 60,
         },
         trustedProxies: [],
+        requireSenderConstraint: false,
       });
     });
 

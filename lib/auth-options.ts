@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { checkClaimPath } from './claims.js';
+import { applyProfile, type AuthProfile } from './profiles.js';
 import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
 import {
   isQuotable,
@@ -312,6 +313,11 @@ export interface AuthModuleOptions {
    */
   dpop?: DpopOptions | DpopMode;
   /**
+   * A validated preset: `'mcp'` (MCP servers), `'oauth2.1'` or `'fapi2'`; see the README's
+   * "MCP servers" section for every setting each one turns on.
+   */
+  profile?: AuthProfile;
+  /**
    * Addresses of the reverse proxies in front of the API (exact IPs). Only from them are
    * `X-Forwarded-Proto`/`X-Forwarded-Host` (for DPoP's `htu`) and `clientCertificateHeader`
    * believed.
@@ -415,6 +421,9 @@ export interface ResolvedAuthOptions {
   readonly dpop: ResolvedDpopOptions;
   readonly trustedProxies: readonly string[];
   readonly clientCertificateHeader: string | undefined;
+  readonly profile: AuthProfile | undefined;
+  /** Every token must be sender-constrained (DPoP or mTLS): profile `fapi2`. */
+  readonly requireSenderConstraint: boolean;
 }
 
 /** Thrown at start when an option is wrong; the message names the option. */
@@ -456,6 +465,7 @@ const KNOWN_OPTIONS = new Set([
   'dpop',
   'trustedProxies',
   'clientCertificateHeader',
+  'profile',
 ]);
 
 function check(condition: boolean, option: string, problem: string): void {
@@ -1076,10 +1086,10 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     'options',
     'must be an object.',
   );
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
+  for (const key of Object.keys(options as object)) {
     check(KNOWN_OPTIONS.has(key), key, 'is not a known option.');
   }
+  const o = applyProfile(options as Record<string, unknown>);
   check(o.issuer !== undefined, 'issuer', 'is required.');
   const issuers = checkStrings(o.issuer, 'issuer');
   issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
@@ -1174,6 +1184,8 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     dpop: resolveDpop(o.dpop, tokenLocations),
     trustedProxies,
     clientCertificateHeader,
+    profile: o.profile as AuthProfile | undefined,
+    requireSenderConstraint: o.profile === 'fapi2',
   });
 }
 

@@ -138,6 +138,7 @@ export type InvalidTokenReason =
   | 'dpop_bound'
   | 'not_dpop_bound'
   | 'certificate_bound'
+  | 'not_sender_constrained'
   | 'invalid';
 
 const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
@@ -164,6 +165,8 @@ const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
     'The access token is not bound to a DPoP key and cannot be sent with the DPoP scheme.',
   certificate_bound:
     'The access token is bound to a client certificate the request does not present.',
+  not_sender_constrained:
+    'The access token is not sender-constrained; this resource accepts only DPoP-bound or certificate-bound tokens.',
   invalid: 'The access token is invalid.',
 };
 

@@ -21,6 +21,8 @@ export type {
   TokenCacheOptions,
 } from './auth-options.js';
 export { azureAd, AZURE_PUBLIC_AUTHORITY } from './azure-ad.js';
+export { AUTH_PROFILES } from './profiles.js';
+export type { AuthProfile } from './profiles.js';
 export type { AzureAdOptions } from './azure-ad.js';
 export { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 export { BearerGuard } from './bearer.guard.js';

@@ -141,6 +141,14 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
       throw new InvalidTokenError('certificate_bound');
     }
     const jkt = own(cnf, 'jkt');
+    // Profile fapi2: a token bound to nothing is never enough.
+    if (
+      this.options.requireSenderConstraint &&
+      certificate === undefined &&
+      jkt === undefined
+    ) {
+      throw new InvalidTokenError('not_sender_constrained');
+    }
     if (details.scheme === 'Bearer') {
       if (jkt !== undefined) throw new InvalidTokenError('dpop_bound');
       return;
