@@ -573,3 +573,123 @@ describe('parseChallenges: repeated parameters', () => {
     expect(challenge?.repeated).toBeUndefined();
   });
 });
+
+describe('parseChallenges: empty list elements (RFC 9110 section 5.6.1.2)', () => {
+  it.each([
+    ['before the first parameter', 'Bearer , realm="x"'],
+    ['several before the first parameter', 'Bearer ,\t, ,realm="x"'],
+    ['before the first parameter, without a space', 'Bearer,realm="x"'],
+    ['leading', ', ,Bearer realm="x"'],
+    ['trailing', 'Bearer realm="x" , ,'],
+  ])('reads the parameter list with empty elements %s', (_where, header) => {
+    expect(parseChallenges(header)).toEqual([
+      { scheme: 'Bearer', params: { realm: 'x' } },
+    ]);
+  });
+
+  it('reads empty elements between parameters', () => {
+    expect(parseChallenges('Bearer realm="x",, error="y"')).toEqual([
+      { scheme: 'Bearer', params: { realm: 'x', error: 'y' } },
+    ]);
+  });
+
+  it('reads empty elements between challenges, the second one starting with some', () => {
+    expect(
+      parseChallenges(
+        'Bearer realm="x", , DPoP , error="use_dpop_nonce", algs="ES256", ,',
+      ),
+    ).toEqual([
+      { scheme: 'Bearer', params: { realm: 'x' } },
+      { scheme: 'DPoP', params: { error: 'use_dpop_nonce', algs: 'ES256' } },
+    ]);
+  });
+
+  it('still reads a scheme after empty elements as the next challenge', () => {
+    expect(parseChallenges('Basic , , Bearer realm="x"')).toEqual([
+      { scheme: 'Basic', params: {} },
+      { scheme: 'Bearer', params: { realm: 'x' } },
+    ]);
+    expect(parseChallenges('Basic , Bearer , realm="x"')).toEqual([
+      { scheme: 'Basic', params: {} },
+      { scheme: 'Bearer', params: { realm: 'x' } },
+    ]);
+  });
+
+  it('still refuses a parameter after token68 and a value missing after empty elements', () => {
+    expect(() => parseChallenges('Basic abc, , realm="x"')).toThrow(
+      ChallengeParseError,
+    );
+    expect(() => parseChallenges('Bearer , realm=')).toThrow(/parameter value/);
+  });
+
+  // Challenges as data, written once plainly and once with empty elements (and optional
+  // whitespace) everywhere the list syntax allows them: both read the same.
+  const scheme = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,7}$/);
+  const param = fc.record({
+    name: fc.stringMatching(/^[a-z][a-z_]{0,7}$/),
+    value: fc.string({
+      unit: fc
+        .integer({ min: 0x20, max: 0x7e })
+        .map((c) => String.fromCharCode(c)),
+      maxLength: 12,
+    }),
+    quoted: fc.boolean(),
+  });
+  const challenge = fc.record({
+    scheme,
+    params: fc.uniqueArray(param, { selector: (p) => p.name, maxLength: 4 }),
+  });
+  const ows = fc.constantFrom('', ' ', '\t', '  ');
+  // *( OWS "," ) OWS, with at least `min` commas.
+  const empties = (min: number) =>
+    fc
+      .tuple(fc.array(ows, { minLength: min, maxLength: min + 3 }), ows)
+      .map(([befores, last]) => befores.map((o) => `${o},`).join('') + last);
+
+  const writeValue = (p: { value: string; quoted: boolean }): string =>
+    p.quoted || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(p.value)
+      ? quoteString(p.value)
+      : p.value;
+
+  it('reads challenges the same with and without empty list elements', () => {
+    fc.assert(
+      fc.property(
+        fc.array(challenge, { minLength: 1, maxLength: 4 }),
+        fc.infiniteStream(empties(0)),
+        fc.infiniteStream(empties(1)),
+        (challenges, optional, required) => {
+          const plain = challenges
+            .map(
+              (c) =>
+                c.scheme +
+                (c.params.length === 0
+                  ? ''
+                  : ` ${c.params.map((p) => `${p.name}=${writeValue(p)}`).join(', ')}`),
+            )
+            .join(', ');
+          const opt = () => optional.next().value as string;
+          const req = () => required.next().value as string;
+          const noisy =
+            opt() +
+            challenges
+              .map(
+                (c) =>
+                  c.scheme +
+                  (c.params.length === 0
+                    ? ''
+                    : ` ${opt()}${c.params.map((p) => `${p.name}=${writeValue(p)}`).join(req())}`),
+              )
+              .join(req()) +
+            opt();
+          const expected = challenges.map((c) => ({
+            scheme: c.scheme,
+            params: Object.fromEntries(c.params.map((p) => [p.name, p.value])),
+          }));
+          expect(parseChallenges(plain)).toEqual(expected);
+          expect(parseChallenges(noisy)).toEqual(expected);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});

@@ -132,7 +132,10 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/;
 /**
  * Parses a `WWW-Authenticate` field value into its challenges (RFC 9110 section 11.6.1):
  * several challenges in one value, token68, quoted-strings with quoted-pairs, and
- * case-insensitive parameter names. Throws {@link ChallengeParseError} on bad syntax.
+ * case-insensitive parameter names. Empty list elements are skipped wherever RFC 9110
+ * section 5.6.1.2 asks a recipient to accept them: before, between and after challenges,
+ * between parameters, and before the first parameter (`Bearer , realm="x"`). Throws
+ * {@link ChallengeParseError} on bad syntax.
  */
 export function parseChallenges(header: string): ParsedChallenge[] {
   const s = header;
@@ -185,29 +188,21 @@ export function parseChallenges(header: string): ParsedChallenge[] {
     }
   };
 
-  skipCommas();
-  while (i < s.length) {
-    const scheme = readToken();
-    if (scheme === '') throw new ChallengeParseError('expected an auth-scheme');
-    const challenge: ParsedChallenge = { scheme, params: {} };
-    challenges.push(challenge);
-    const beforeSpace = i;
-    skipOws();
-    if (i === beforeSpace || i >= s.length || s[i] === ',') {
-      // A challenge with no parameters.
-      skipCommas();
-      continue;
+  // Whether an auth-param (`token BWS "="`) starts at i; it reads nothing.
+  const atAuthParam = (): boolean => {
+    const start = i;
+    let isParam = readToken() !== '';
+    if (isParam) {
+      skipOws();
+      isParam = s[i] === '=';
     }
-    // token68 when the whole element is token68 (a parameter needs a value after '=').
-    const t68 = TOKEN68.exec(s.slice(i));
-    if (t68 !== null && /^[ \t]*(,|$)/.test(s.slice(i + t68[0].length))) {
-      challenge.token68 = t68[0];
-      i += t68[0].length;
-      skipCommas();
-      continue;
-    }
-    // auth-param list; it ends where a new challenge (token followed by space and not '=') starts.
-    for (let first = true; ; first = false) {
+    i = start;
+    return isParam;
+  };
+  // Reads the auth-param list of `challenge`; it ends where a new challenge (a token
+  // followed by space and not "=") starts, or at the end of the header.
+  const readParams = (challenge: ParsedChallenge, afterScheme: boolean) => {
+    for (let first = afterScheme; ; first = false) {
       skipOws();
       const nameStart = i;
       const name = readToken();
@@ -220,7 +215,7 @@ export function parseChallenges(header: string): ParsedChallenge[] {
           throw new ChallengeParseError('expected token68 or an auth-param');
         // After a comma, this token is the scheme of the next challenge.
         i = nameStart;
-        break;
+        return;
       }
       i++;
       skipOws();
@@ -241,11 +236,38 @@ export function parseChallenges(header: string): ParsedChallenge[] {
         challenge.repeated.push(key);
       }
       skipOws();
-      if (i >= s.length) break;
+      if (i >= s.length) return;
       if (s[i] !== ',') throw new ChallengeParseError('expected a comma');
       skipCommas();
-      if (i >= s.length) break;
+      if (i >= s.length) return;
     }
+  };
+
+  skipCommas();
+  while (i < s.length) {
+    const scheme = readToken();
+    if (scheme === '') throw new ChallengeParseError('expected an auth-scheme');
+    const challenge: ParsedChallenge = { scheme, params: {} };
+    challenges.push(challenge);
+    const beforeSpace = i;
+    skipOws();
+    if (i === beforeSpace || i >= s.length || s[i] === ',') {
+      skipCommas();
+      // RFC 9110 section 5.6.1.2: the parameter list may begin with empty elements
+      // (`Bearer , realm="x"`). An auth-param cannot begin a challenge, so one that
+      // follows the scheme after commas is this challenge's; anything else is the next.
+      if (i < s.length && atAuthParam()) readParams(challenge, false);
+      continue;
+    }
+    // token68 when the whole element is token68 (a parameter needs a value after '=').
+    const t68 = TOKEN68.exec(s.slice(i));
+    if (t68 !== null && /^[ \t]*(,|$)/.test(s.slice(i + t68[0].length))) {
+      challenge.token68 = t68[0];
+      i += t68[0].length;
+      skipCommas();
+      continue;
+    }
+    readParams(challenge, true);
   }
   return challenges;
 }
