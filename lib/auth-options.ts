@@ -199,9 +199,10 @@ export interface AuthModuleOptions {
   allowedTenants?: readonly string[];
   /**
    * The audience(s) this API answers to; a token's `aud` must contain one of them.
-   * An empty string is a configuration error, never "no check".
+   * An empty string is a configuration error, never "no check". Required, unless
+   * `profile: 'mcp'` takes it from `protectedResourceMetadata.resource`.
    */
-  audience: string | readonly string[];
+  audience?: string | readonly string[];
   /**
    * The JWKS location. When unset, it is read once from
    * `<issuer>/.well-known/openid-configuration` (`jwks_uri`), per issuer.
