@@ -74,7 +74,10 @@ describe('createBearerFetch against a Nest API protected by the module', () => {
       calls,
       getToken: (request) => {
         calls.push(request);
-        const scp = (request.scopes ?? ['documents.read']).join(' ');
+        // As Entra ID does, the token carries the scope names without the resource.
+        const scp = (request.scopes ?? ['api://documents/documents.read'])
+          .map((scope) => scope.replace(/^api:\/\/documents\//, ''))
+          .join(' ');
         // The first token handed out is expired, as a stale cache would give.
         const expiresIn = calls.length === 1 ? -600 : 600;
         return mintToken(
@@ -91,7 +94,8 @@ describe('createBearerFetch against a Nest API protected by the module', () => {
     const provider = tokenProvider();
     const api = createBearerFetch({
       getToken: provider.getToken,
-      verify: { expectedTenant: TENANT },
+      // The module's challenges carry bare scopes; they belong to this resource.
+      verify: { expectedTenant: TENANT, resource: 'api://documents' },
       sleep: () => Promise.resolve(),
     });
     const read = await api(`${base}/read`);
@@ -101,7 +105,7 @@ describe('createBearerFetch against a Nest API protected by the module', () => {
     const write = await api(`${base}/write`, { method: 'POST' });
     expect(write.status).toBe(201);
     const last = provider.calls.at(-1);
-    expect(last?.scopes).toEqual(['documents.write']);
+    expect(last?.scopes).toEqual(['api://documents/documents.write']);
   });
 
   it('refuses a challenge whose authorization_uri is not a trusted authority', async () => {

@@ -253,11 +253,16 @@ describe('createBearerFetch against a local API', () => {
       challenge: api.challenge({ error: 'insufficient_scope', scope: 'read' }),
     });
     const tokens = tokenProvider();
-    const { fetch } = bearerFetch(tokens.getToken);
+    const { fetch } = bearerFetch(tokens.getToken, {
+      verify: { expectedTenant: TENANT, resource: 'api://orders' },
+    });
     const res = await fetch(`${api.base}/orders`);
     expect(res.status).toBe(403);
     expect(api.seen).toHaveLength(2);
-    expect(tokens.calls.map((c) => c.scopes)).toEqual([undefined, ['read']]);
+    expect(tokens.calls.map((c) => c.scopes)).toEqual([
+      undefined,
+      ['api://orders/read'],
+    ]);
   });
 
   it.each<[string, ChallengeParams | string, string]>([
@@ -290,6 +295,19 @@ describe('createBearerFetch against a local API', () => {
         scope: 'https://graph.microsoft.com/Mail.Read',
       },
       'scope_untrusted_resource',
+    ],
+    [
+      'Microsoft Graph named by its application id',
+      {
+        error: 'insufficient_scope',
+        scope: '00000003-0000-0000-c000-000000000000/.default',
+      },
+      'scope_untrusted_resource',
+    ],
+    [
+      'a bare scope, with no resource to qualify it',
+      { error: 'insufficient_scope', scope: 'Mail.Read' },
+      'scope_resource_unknown',
     ],
   ])(
     'refuses %s: UntrustedChallengeError, no token asked for it',

@@ -62,6 +62,7 @@ describe('verifyChallenge: the seed examples', () => {
     expect(result).toEqual({
       trusted: true,
       challenge: {
+        scheme: 'Bearer',
         authorizationUri:
           'https://login.window.net/contoso.com/oauth2/authorize',
         error: 'invalid_token',
@@ -136,6 +137,7 @@ describe('verifyChallenge: finding the Bearer challenge', () => {
     const header = `Basic realm="basic", bEaReR realm="api", error="invalid_token", DPoP algs="ES256"`;
     const result = verifyChallenge(header, { requestUrl: API });
     expect(result.trusted && result.challenge).toEqual({
+      scheme: 'Bearer',
       realm: 'api',
       error: 'invalid_token',
       params: { realm: 'api', error: 'invalid_token' },
@@ -164,16 +166,19 @@ describe('verifyChallenge: finding the Bearer challenge', () => {
   it('types scope, claims, acr_values and max_age', () => {
     const claims =
       '{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}';
-    const result = verify({
-      error: 'insufficient_scope',
-      scope: 'read https://service.contoso.com/Files.Read',
-      claims: Buffer.from(claims).toString('base64'),
-      acr_values: 'c1 c2',
-      max_age: '300',
-    });
+    const result = verify(
+      {
+        error: 'insufficient_scope',
+        scope: 'read https://service.contoso.com/Files.Read',
+        claims: Buffer.from(claims).toString('base64'),
+        acr_values: 'c1 c2',
+        max_age: '300',
+      },
+      { resource: 'api://files' },
+    );
     expect(result.trusted && result.challenge).toMatchObject({
       error: 'insufficient_scope',
-      scope: ['read', 'https://service.contoso.com/Files.Read'],
+      scope: ['api://files/read', 'https://service.contoso.com/Files.Read'],
       claims,
       acrValues: ['c1', 'c2'],
       maxAge: 300,
@@ -444,16 +449,24 @@ describe('verifyChallenge: resource_id', () => {
   it('refuses scopes of another resource', () => {
     for (const scope of [
       'https://graph.microsoft.com/Mail.Read',
-      'read https://service.contoso.com.evil.com/x',
+      'https://service.contoso.com.evil.com/x',
       'api://other/user_impersonation',
     ]) {
-      expect(reasonOf(verify({ error: 'insufficient_scope', scope }))).toBe(
-        'scope_untrusted_resource',
-      );
+      expect(
+        reasonOf(
+          verify(
+            { error: 'insufficient_scope', scope },
+            { resource: 'api://files' },
+          ),
+        ),
+      ).toBe('scope_untrusted_resource');
     }
     expect(
       reasonOf(
-        verify({ scope: 'openid read https://service.contoso.com/Files.Read' }),
+        verify(
+          { scope: 'openid read https://service.contoso.com/Files.Read' },
+          { resource: 'api://files' },
+        ),
       ),
     ).toBe('trusted');
   });
@@ -587,6 +600,312 @@ describe('verifyChallenge: repeated parameters', () => {
     expect(result).toMatchObject({
       trusted: false,
       reason: 'malformed_challenge',
+    });
+  });
+});
+
+describe("verifyChallenge: scopes only of the API's own resource", () => {
+  const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+  const ORDERS = 'api://orders';
+  const scopesOf = (
+    scope: string,
+    options: Partial<VerifyOptions> = {},
+  ): string[] | string => {
+    const result = verify({ error: 'insufficient_scope', scope }, options);
+    return result.trusted ? (result.challenge.scope ?? []) : result.reason;
+  };
+
+  it.each([
+    ['a Microsoft Graph URI', 'https://graph.microsoft.com/Mail.Read'],
+    ['another App ID URI', 'api://other/x'],
+    ['Graph by its application id', `${GRAPH_APP_ID}/.default`],
+    [
+      'Graph by its application id, upper case',
+      `${GRAPH_APP_ID.toUpperCase()}/Mail.Read`,
+    ],
+    [
+      'another application id',
+      '6e4f4c30-7d6a-4b61-9f4c-1b2e3d4c5b6a/Orders.Read',
+    ],
+    ['a host without a scheme', 'graph.microsoft.com/Mail.Read'],
+    ['a scheme-relative URI', '//graph.microsoft.com/Mail.Read'],
+    ['an App ID URI that only starts like ours', 'api://orders-admin/x'],
+    ['dot segments out of our resource', 'api://orders/../other/x'],
+    ['encoded dot segments out of our resource', 'api://orders/%2E%2e/other/x'],
+    ['dot segments under the base URL', 'https://service.contoso.com/../x'],
+  ])('refuses a scope of %s', (_what, scope) => {
+    expect(scopesOf(`Orders.Read ${scope}`, { resource: ORDERS })).toBe(
+      'scope_untrusted_resource',
+    );
+  });
+
+  it('qualifies a bare scope with the resource, keeps qualified scopes of the API', () => {
+    expect(
+      scopesOf(
+        'Orders.Read api://orders/Orders.Write https://service.contoso.com/Files.Read .default',
+        { resource: ORDERS },
+      ),
+    ).toEqual([
+      'api://orders/Orders.Read',
+      'api://orders/Orders.Write',
+      'https://service.contoso.com/Files.Read',
+      'api://orders/.default',
+    ]);
+  });
+
+  it('refuses a bare scope when the resource is not configured', () => {
+    for (const scope of ['Mail.Read', 'api://orders/x Mail.Read']) {
+      const result = verify(
+        { error: 'insufficient_scope', scope },
+        { allowedResourceIds: [ORDERS] },
+      );
+      expect(result).toEqual({
+        trusted: false,
+        reason: 'scope_resource_unknown',
+        message: expect.stringContaining('"Mail.Read"'),
+      });
+    }
+    // Qualified scopes of the API need no resource option.
+    expect(
+      scopesOf('api://orders/x https://service.contoso.com/y', {
+        allowedResourceIds: [ORDERS],
+      }),
+    ).toEqual(['api://orders/x', 'https://service.contoso.com/y']);
+  });
+
+  it('qualifies the Entra way for a resource with a trailing slash or an application id', () => {
+    expect(
+      scopesOf('user_impersonation', {
+        resource: 'https://management.azure.com/',
+        requestUrl: 'https://management.azure.com/subscriptions',
+      }),
+    ).toEqual(['https://management.azure.com//user_impersonation']);
+    const appId = '6e4f4c30-7d6a-4b61-9f4c-1b2e3d4c5b6a';
+    expect(
+      scopesOf(`Orders.Read ${appId}/Orders.Write`, { resource: appId }),
+    ).toEqual([`${appId}/Orders.Read`, `${appId}/Orders.Write`]);
+    // The application id of the API does not make Graph's acceptable.
+    expect(scopesOf(`${GRAPH_APP_ID}/.default`, { resource: appId })).toBe(
+      'scope_untrusted_resource',
+    );
+  });
+
+  it('accepts scopes under the verified resource_id and resource as resource_id', () => {
+    expect(
+      verify(
+        {
+          resource_id: ORDERS,
+          error: 'insufficient_scope',
+          scope: 'api://orders/x y',
+        },
+        { resource: ORDERS },
+      ),
+    ).toMatchObject({
+      trusted: true,
+      challenge: {
+        resourceId: ORDERS,
+        scope: ['api://orders/x', 'api://orders/y'],
+      },
+    });
+    expect(
+      reasonOf(verify({ resource_id: 'api://other' }, { resource: ORDERS })),
+    ).toBe('resource_id_mismatch');
+  });
+
+  it('keeps the scope as sent in params', () => {
+    const result = verify(
+      { error: 'insufficient_scope', scope: 'Orders.Read' },
+      { resource: ORDERS },
+    );
+    expect(result.trusted && result.challenge.params.scope).toBe('Orders.Read');
+  });
+
+  it.each([
+    ['', /non-empty string/],
+    ['orders', /absolute URI or an application id/],
+    ['api://orders/x y', /character/],
+    ['api://orders"', /character/],
+    ['https://api.example.com/?x=1', /query or a fragment/],
+    ['https://api.example.com/#x', /query or a fragment/],
+    ['api://orders/../graph', /segment/],
+    ['https:\\\\api.example.com', /character/],
+  ])(
+    'refuses resource %p with a TypeError that names it',
+    (resource, message) => {
+      expect(() => verify({}, { resource })).toThrow(TypeError);
+      expect(() => verify({}, { resource })).toThrow(message);
+      expect(() => verify({}, { resource })).toThrow(/^resource/);
+    },
+  );
+
+  it('never lets a scope through that names another resource (property)', () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9._%-]{1,10}$/);
+    const foreign = fc.oneof(
+      fc
+        .tuple(fc.webUrl(), segment)
+        .map(([u, s]) => `${u.replace(/[?#].*$/, '')}/${s}`),
+      fc.tuple(fc.uuid(), segment).map(([id, s]) => `${id}/${s}`),
+      fc.tuple(segment, segment).map(([a, s]) => `api://${a}/${s}`),
+    );
+    fc.assert(
+      fc.property(foreign, (scope) => {
+        fc.pre(isSafeScopeText(scope));
+        const result = verify(
+          { error: 'insufficient_scope', scope },
+          { resource: ORDERS },
+        );
+        if (!result.trusted) return;
+        // Trusted only when it is really the API's: under its base URL or under api://orders/.
+        const [kept] = result.challenge.scope ?? [];
+        expect(
+          kept.startsWith('https://service.contoso.com/') ||
+            kept.startsWith('api://orders/'),
+        ).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+function isSafeScopeText(value: string): boolean {
+  return /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(value);
+}
+
+describe('verifyChallenge: DPoP challenges (RFC 9449 section 7.1)', () => {
+  const dpop = (
+    header: Parameters<typeof verifyChallenge>[0],
+    options: Partial<VerifyOptions> = {},
+  ) =>
+    verifyChallenge(header, {
+      requestUrl: API,
+      schemes: ['DPoP', 'Bearer'],
+      ...options,
+    });
+
+  it('ignores DPoP challenges by default, as before', () => {
+    expect(
+      reasonOf(verifyChallenge('DPoP algs="ES256"', { requestUrl: API })),
+    ).toBe('no_bearer_challenge');
+  });
+
+  it('reads a DPoP challenge alone, with its algs', () => {
+    expect(dpop('DPoP error="invalid_token", algs="ES256 EdDSA"')).toEqual({
+      trusted: true,
+      challenge: {
+        scheme: 'DPoP',
+        error: 'invalid_token',
+        algs: ['ES256', 'EdDSA'],
+        params: { error: 'invalid_token', algs: 'ES256 EdDSA' },
+      },
+    });
+    expect(reasonOf(dpop('dpop algs="ES256"'))).toBe('trusted');
+  });
+
+  it('takes the error from whichever challenge carries it, in one field or two', () => {
+    const both = [
+      'Bearer realm="api", DPoP error="use_dpop_nonce", algs="ES256"',
+      'Bearer realm="api", error="insufficient_scope", scope="api://orders/x", DPoP algs="ES256"',
+    ];
+    expect(dpop(both[0])).toMatchObject({
+      trusted: true,
+      challenge: { scheme: 'DPoP', error: 'use_dpop_nonce', algs: ['ES256'] },
+    });
+    expect(dpop(both[1], { resource: 'api://orders' })).toMatchObject({
+      trusted: true,
+      challenge: {
+        scheme: 'Bearer',
+        error: 'insufficient_scope',
+        scope: ['api://orders/x'],
+      },
+    });
+    // Two WWW-Authenticate fields, as Headers joins them.
+    const headers = new Headers();
+    headers.append('WWW-Authenticate', 'Bearer realm="api"');
+    headers.append(
+      'WWW-Authenticate',
+      'DPoP error="invalid_dpop_proof", algs="ES256"',
+    );
+    expect(dpop(headers)).toMatchObject({
+      trusted: true,
+      challenge: { scheme: 'DPoP', error: 'invalid_dpop_proof' },
+    });
+  });
+
+  it('prefers the first listed scheme when both or neither carry an error', () => {
+    const neither = 'Bearer realm="a", DPoP realm="b", algs="ES256"';
+    expect(dpop(neither)).toMatchObject({
+      challenge: { scheme: 'DPoP', realm: 'b' },
+    });
+    expect(dpop(neither, { schemes: ['Bearer', 'DPoP'] })).toMatchObject({
+      challenge: { scheme: 'Bearer', realm: 'a' },
+    });
+    const both =
+      'Bearer error="invalid_token", DPoP error="invalid_dpop_proof"';
+    expect(dpop(both)).toMatchObject({
+      challenge: { error: 'invalid_dpop_proof' },
+    });
+  });
+
+  it('checks every challenge of an accepted scheme: one untrusted one is enough to refuse', () => {
+    const evil = `https://login.evil.example/${TENANT}/oauth2/authorize`;
+    expect(
+      reasonOf(
+        dpop(`Bearer authorization_uri="${evil}", DPoP error="use_dpop_nonce"`),
+      ),
+    ).toBe('authorization_uri_untrusted_host');
+    expect(
+      reasonOf(
+        dpop(
+          'Bearer realm="a", DPoP error="insufficient_scope", scope="https://graph.microsoft.com/Mail.Read"',
+        ),
+      ),
+    ).toBe('scope_untrusted_resource');
+    expect(
+      reasonOf(
+        verifyChallenge(
+          `Bearer realm="a", Bearer authorization_uri="${evil}"`,
+          { requestUrl: API },
+        ),
+      ),
+    ).toBe('authorization_uri_untrusted_host');
+    expect(reasonOf(dpop('Bearer realm="a", DPoP abc=='))).toBe(
+      'malformed_challenge',
+    );
+    expect(reasonOf(dpop('DPoP algs="ES256", ALGS="none"'))).toBe(
+      'malformed_challenge',
+    );
+  });
+
+  it('refuses algs that is not a list of algorithm names', () => {
+    for (const algs of ['ES256  EdDSA', ' ES256', 'ES256 ', 'ES\\"256']) {
+      expect([algs, reasonOf(dpop(`DPoP algs=${quoteString(algs)}`))]).toEqual([
+        algs,
+        'algs_invalid',
+      ]);
+    }
+    // algs means nothing on a Bearer challenge: kept as sent, not typed.
+    expect(dpop('Bearer algs=" x"')).toMatchObject({
+      trusted: true,
+      challenge: { scheme: 'Bearer', params: { algs: ' x' } },
+    });
+  });
+
+  it('refuses bad schemes options with a TypeError that names them', () => {
+    for (const schemes of [[], ['Basic'], ['DPoP', 'DPoP'], 'DPoP']) {
+      expect(() =>
+        verifyChallenge('Bearer', {
+          requestUrl: API,
+          schemes: schemes as VerifyOptions['schemes'],
+        }),
+      ).toThrow(/^schemes/);
+    }
+  });
+
+  it('says which schemes it looked for', () => {
+    expect(dpop('Basic realm="x"')).toEqual({
+      trusted: false,
+      reason: 'no_bearer_challenge',
+      message: 'The WWW-Authenticate header has no DPoP or Bearer challenge.',
     });
   });
 });

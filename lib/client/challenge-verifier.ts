@@ -36,9 +36,10 @@ export const AZURE_AUTHORITY_HOSTS: readonly string[] = Object.freeze([
 const MULTI_TENANT_SEGMENTS = new Set(['common', 'organizations', 'consumers']);
 
 /**
- * The error codes a Bearer challenge may carry: RFC 6750 section 3.1, Azure AD's
- * `insufficient_access` and `insufficient_claims`, and RFC 9470's
- * `insufficient_user_authentication`.
+ * The error codes a challenge may carry: RFC 6750 section 3.1, Azure AD's
+ * `insufficient_access` and `insufficient_claims`, RFC 9470's
+ * `insufficient_user_authentication`, and RFC 9449's `invalid_dpop_proof` and
+ * `use_dpop_nonce` (DPoP challenges).
  */
 export type ChallengeErrorCode =
   | 'invalid_request'
@@ -46,10 +47,20 @@ export type ChallengeErrorCode =
   | 'insufficient_scope'
   | 'insufficient_access'
   | 'insufficient_claims'
-  | 'insufficient_user_authentication';
+  | 'insufficient_user_authentication'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce';
 
-/** A parsed Bearer challenge with typed fields (RFC 6750 section 3, RFC 9470 section 3). */
+/** The schemes {@link verifyChallenge} reads: RFC 6750 `Bearer` and RFC 9449 `DPoP`. */
+export type ChallengeScheme = 'Bearer' | 'DPoP';
+
+/**
+ * A parsed `Bearer` or `DPoP` challenge with typed fields (RFC 6750 section 3, RFC 9449
+ * section 7.1, RFC 9470 section 3).
+ */
 export interface BearerChallenge {
+  /** The scheme of the challenge, in this spelling whatever the header's case. */
+  scheme: ChallengeScheme;
   /** `realm`: the protection space (RFC 9110 section 11.5). */
   realm?: string;
   /** `authorization_uri`: the authorization server's endpoint (Azure AD). */
@@ -62,8 +73,15 @@ export interface BearerChallenge {
   errorDescription?: string;
   /** `error_uri`: a page that explains the error. */
   errorUri?: string;
-  /** `scope`: the scopes the resource requires, split on spaces (RFC 6750 section 3). */
+  /**
+   * `scope`: the scopes the resource requires (RFC 6750 section 3), split on spaces and
+   * ready for a token request: a bare scope is qualified with the API's `resource`
+   * (`Files.Read` becomes `api://files/Files.Read`). The value as sent stays in
+   * {@link BearerChallenge.params}.
+   */
   scope?: string[];
+  /** `algs`: the DPoP proof algorithms the resource accepts (RFC 9449 section 7.1). */
+  algs?: string[];
   /**
    * `claims`: Azure AD's claims challenge, decoded to its JSON text (ready for a token
    * request's `claims` parameter). The raw value stays in {@link BearerChallenge.params}.
@@ -79,9 +97,12 @@ export interface BearerChallenge {
 
 /** Why a challenge is not trusted. Each reason is a stable code. */
 export type UntrustedChallengeReason =
-  /** No `Bearer` challenge in the header (or no header). */
+  /** No challenge of an accepted scheme (`Bearer` by default) in the header, or no header. */
   | 'no_bearer_challenge'
-  /** The header does not follow RFC 9110, or the Bearer challenge uses token68. */
+  /**
+   * The header does not follow RFC 9110, or a challenge of an accepted scheme uses
+   * token68 or repeats a parameter.
+   */
   | 'malformed_challenge'
   /** `authorization_uri` is not an absolute URI written plainly. */
   | 'authorization_uri_invalid'
@@ -101,8 +122,19 @@ export type UntrustedChallengeReason =
   | 'resource_id_mismatch'
   /** `scope` is not a list of RFC 6750 scope tokens. */
   | 'scope_invalid'
-  /** A scope names another resource than the API (or an allowed resource id). */
+  /**
+   * A scope names another resource than the API's (a URI such as
+   * `https://graph.microsoft.com/Mail.Read`, or an application id such as
+   * `00000003-0000-0000-c000-000000000000/.default`), or has a `.` or `..` segment.
+   */
   | 'scope_untrusted_resource'
+  /**
+   * A bare scope (`Mail.Read`) and no `resource` option to qualify it with: Entra ID would
+   * read it as a Microsoft Graph permission.
+   */
+  | 'scope_resource_unknown'
+  /** The DPoP challenge's `algs` is not a list of algorithm names. */
+  | 'algs_invalid'
   /** `claims` is not base64 (or plain) JSON text of an object. */
   | 'claims_invalid'
   /** `max_age` is not a non-negative integer. */
@@ -131,6 +163,23 @@ export interface VerifyOptions {
    * @default []
    */
   allowedResourceIds?: readonly string[];
+  /**
+   * The API's own resource: its App ID URI (`api://orders`), another absolute URI, or its
+   * application id (a GUID). A bare scope of a challenge (`Orders.Read`) is qualified with
+   * it as `${resource}/${scope}`, the way Entra ID splits a scope at its last `/` (so
+   * `https://management.azure.com/` gives `https://management.azure.com//user_impersonation`).
+   * It is also accepted as `resource_id` and as the prefix of a qualified scope.
+   * @default undefined (a challenge with a bare scope is refused: `scope_resource_unknown`)
+   */
+  resource?: string;
+  /**
+   * The challenge schemes to read, the preferred first: `['DPoP', 'Bearer']` for a client
+   * that sends DPoP-bound tokens (RFC 9449 section 7.1). Every challenge of these schemes
+   * is checked; the result is the first one that carries an `error`, else the first of the
+   * preferred scheme.
+   * @default ['Bearer']
+   */
+  schemes?: readonly ChallengeScheme[];
 }
 
 /** The outcome of {@link verifyChallenge}. */
@@ -260,6 +309,53 @@ function toRequestUrl(value: string | URL): URL {
   return url;
 }
 
+// An Entra ID application (client) id.
+const APPLICATION_ID =
+  /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
+
+function checkResource(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError('resource must be a non-empty string.');
+  }
+  const text = JSON.stringify(value);
+  if (!isSafeScope(value) || !PLAIN_URI.test(value)) {
+    throw new TypeError(
+      `resource: ${text} has a character that a scope or a URI cannot carry.`,
+    );
+  }
+  if (APPLICATION_ID.test(value)) return value;
+  if (!ABSOLUTE_SCOPE.test(value) || !URL.canParse(value)) {
+    throw new TypeError(
+      `resource: ${text} is not an absolute URI or an application id (GUID).`,
+    );
+  }
+  if (/[?#]/.test(value)) {
+    throw new TypeError(`resource: ${text} has a query or a fragment.`);
+  }
+  if (DOT_SEGMENT.test(value)) {
+    throw new TypeError(`resource: ${text} has a . or .. segment.`);
+  }
+  return value;
+}
+
+const SCHEMES: readonly ChallengeScheme[] = ['Bearer', 'DPoP'];
+
+function checkSchemes(value: unknown): readonly ChallengeScheme[] {
+  if (value === undefined) return ['Bearer'];
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.some((s) => !SCHEMES.includes(s as ChallengeScheme)) ||
+    new Set(value).size !== value.length
+  ) {
+    throw new TypeError(
+      'schemes must list "Bearer", "DPoP" or both, each once.',
+    );
+  }
+  return value as ChallengeScheme[];
+}
+
 /** Decodes Azure AD's `claims` value: base64 or base64url JSON text, or plain JSON. */
 function decodeClaims(value: string): string | undefined {
   let text = value;
@@ -282,9 +378,15 @@ function decodeClaims(value: string): string | undefined {
   return text;
 }
 
-function toBearerChallenge(parsed: ParsedChallenge): BearerChallenge {
+function toBearerChallenge(
+  parsed: ParsedChallenge,
+  scheme: ChallengeScheme,
+): BearerChallenge {
   const p = parsed.params;
-  const challenge: BearerChallenge = { params: Object.freeze({ ...p }) };
+  const challenge: BearerChallenge = {
+    scheme,
+    params: Object.freeze({ ...p }),
+  };
   if (p.realm !== undefined) challenge.realm = p.realm;
   if (p.authorization_uri !== undefined) {
     challenge.authorizationUri = p.authorization_uri;
@@ -360,115 +462,102 @@ function checkAuthorizationUri(
 }
 
 // A scope that starts with a URI scheme names its resource (`https://api/x.read`,
-// `api://id/x.read`); a bare scope (`read`, `openid`) belongs to the token's audience.
+// `api://id/x.read`); so does one with a `/` (`{application id}/.default`), as Entra ID
+// splits a scope at its last `/`. A bare scope (`read`) names none.
 const ABSOLUTE_SCOPE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
+/** The scopes to request, qualified with `resource`; or why they cannot be trusted. */
 function checkScopes(
   scopes: readonly string[],
   api: URL,
   resources: readonly string[],
-): VerifyResult | undefined {
+  resource: string | undefined,
+): string[] | VerifyResult {
+  const out: string[] = [];
   for (const scope of scopes) {
-    if (!ABSOLUTE_SCOPE.test(scope)) continue;
-    if (isUnderBaseUrl(scope, api)) continue;
+    const text = JSON.stringify(scope);
+    // `api://orders/../graph/x` begins with `api://orders/`, yet names another resource
+    // once its dot segments are removed.
+    if (DOT_SEGMENT.test(scope)) {
+      return untrusted(
+        'scope_untrusted_resource',
+        `scope ${text} has a . or .. segment.`,
+      );
+    }
+    const absolute = ABSOLUTE_SCOPE.test(scope);
+    if (!absolute && !scope.includes('/')) {
+      if (resource === undefined) {
+        return untrusted(
+          'scope_resource_unknown',
+          `scope ${text} names no resource, and the API's resource is not configured.`,
+        );
+      }
+      out.push(`${resource}/${scope}`);
+      continue;
+    }
+    if (absolute && isUnderBaseUrl(scope, api)) {
+      out.push(scope);
+      continue;
+    }
     if (resources.some((id) => id !== '' && beginsAtSegment(scope, id))) {
+      out.push(scope);
       continue;
     }
     return untrusted(
       'scope_untrusted_resource',
-      `scope ${JSON.stringify(scope)} names another resource than the API.`,
+      `scope ${text} names another resource than the API.`,
     );
   }
-  return undefined;
+  return out;
 }
 
-/**
- * Finds the Bearer challenge in a `WWW-Authenticate` value (or in a `Headers` or
- * `Response`) and checks it as the Azure AD page "Errors from Secured Resources" requires
- * of clients, before anything in it is used:
- *
- * - `authorization_uri`, when present, must be an `https:` URI on the default port, without
- *   user information, on a trusted authority host (exact match, so
- *   `login.microsoftonline.com.evil.com` fails); with `expectedTenant`, its first path
- *   segment must be that tenant ("a tenant-specific resource should always return a
- *   tenant-specific authorization URI").
- * - `resource_id`, when present, must begin with the base URL of the API being called
- *   (scheme, host and port of `requestUrl`, then nothing or `/`), or be one of
- *   `allowedResourceIds` ("the client application must reject a resource_id that does not
- *   begin with the base URL"), which rejects the seed's `htttps://service.contoso.com/`.
- * - Scopes that name a resource (`https://...`, `api://...`) must name the same one, so
- *   that an API cannot make its client ask for a token to another resource.
- * - `scope` must be RFC 6750 scope tokens, `claims` base64 JSON, `max_age` an integer.
- *
- * The first `Bearer` challenge is used when the header holds several (RFC 9110 section
- * 11.6.1); the scheme is matched case-insensitively. Throws `TypeError` only for a bad
- * `requestUrl` or `trustedAuthorityHosts` (a programming error), never for a bad header.
- */
-export function verifyChallenge(
-  header: string | HeadersLike | ResponseLike | null | undefined,
-  options: VerifyOptions,
-): VerifyResult {
-  const api = toRequestUrl(options.requestUrl);
-  const hosts = normalizeHosts(
-    options.trustedAuthorityHosts ?? AZURE_AUTHORITY_HOSTS,
-  );
-  const allowedIds = options.allowedResourceIds ?? [];
+interface VerifyContext {
+  api: URL;
+  hosts: Set<string>;
+  allowedIds: readonly string[];
+  resource: string | undefined;
+  expectedTenant: string | undefined;
+}
 
-  const value = readHeader(header);
-  if (value === null || value.trim() === '') {
-    return untrusted(
-      'no_bearer_challenge',
-      'There is no WWW-Authenticate header.',
-    );
-  }
-  let challenges: ParsedChallenge[];
-  try {
-    challenges = parseChallenges(value);
-  } catch (error) {
-    if (!(error instanceof ChallengeParseError)) throw error;
-    return untrusted(
-      'malformed_challenge',
-      `The WWW-Authenticate header is malformed: ${error.message}.`,
-    );
-  }
-  const parsed = challenges.find((c) => c.scheme.toLowerCase() === 'bearer');
-  if (parsed === undefined) {
-    return untrusted(
-      'no_bearer_challenge',
-      'The WWW-Authenticate header has no Bearer challenge.',
-    );
-  }
+/** Checks one challenge of an accepted scheme. */
+function verifyOne(
+  parsed: ParsedChallenge,
+  scheme: ChallengeScheme,
+  ctx: VerifyContext,
+): VerifyResult {
   if (parsed.token68 !== undefined) {
     return untrusted(
       'malformed_challenge',
-      'The Bearer challenge uses token68 instead of parameters.',
+      `The ${scheme} challenge uses token68 instead of parameters.`,
     );
   }
   if (parsed.repeated !== undefined) {
     // Which of two values would a server mean? Neither can be trusted.
     return untrusted(
       'malformed_challenge',
-      `The Bearer challenge repeats a parameter (${parsed.repeated.join(', ')}).`,
+      `The ${scheme} challenge repeats a parameter (${parsed.repeated.join(', ')}).`,
     );
   }
-  const challenge = toBearerChallenge(parsed);
+  const challenge = toBearerChallenge(parsed, scheme);
 
   if (challenge.authorizationUri !== undefined) {
     const failure = checkAuthorizationUri(
       challenge.authorizationUri,
-      hosts,
-      options.expectedTenant,
+      ctx.hosts,
+      ctx.expectedTenant,
     );
     if (failure !== undefined) return failure;
   }
 
-  const resources = [...allowedIds];
+  const known = [...ctx.allowedIds];
+  if (ctx.resource !== undefined) known.push(ctx.resource);
+  const resources = [...known];
   if (challenge.resourceId !== undefined) {
     const id = challenge.resourceId;
-    if (!isUnderBaseUrl(id, api) && !allowedIds.includes(id)) {
+    if (!isUnderBaseUrl(id, ctx.api) && !known.includes(id)) {
       return untrusted(
         'resource_id_mismatch',
-        `resource_id ${JSON.stringify(id)} does not begin with the API's base URL ${api.origin}/.`,
+        `resource_id ${JSON.stringify(id)} does not begin with the API's base URL ${ctx.api.origin}/.`,
       );
     }
     resources.push(id);
@@ -478,8 +567,23 @@ export function verifyChallenge(
     if (!isSafeScope(challenge.params.scope)) {
       return untrusted('scope_invalid', 'scope is not a list of scope tokens.');
     }
-    const failure = checkScopes(challenge.scope ?? [], api, resources);
-    if (failure !== undefined) return failure;
+    const scopes = checkScopes(
+      challenge.scope ?? [],
+      ctx.api,
+      resources,
+      ctx.resource,
+    );
+    if (!Array.isArray(scopes)) return scopes;
+    challenge.scope = scopes;
+  }
+
+  if (scheme === 'DPoP' && challenge.params.algs !== undefined) {
+    // RFC 9449 section 7.1: a space-delimited list of JWS alg values, which have the
+    // characters of scope tokens.
+    if (!isSafeScope(challenge.params.algs)) {
+      return untrusted('algs_invalid', 'algs is not a list of algorithms.');
+    }
+    challenge.algs = challenge.params.algs.split(' ');
   }
 
   if (challenge.params.claims !== undefined) {
@@ -504,4 +608,92 @@ export function verifyChallenge(
   }
 
   return { trusted: true, challenge };
+}
+
+/**
+ * Finds the Bearer challenge (and, with `schemes`, the DPoP one) in a `WWW-Authenticate`
+ * value (or in a `Headers` or `Response`) and checks it as the Azure AD page "Errors from
+ * Secured Resources" requires of clients, before anything in it is used:
+ *
+ * - `authorization_uri`, when present, must be an `https:` URI on the default port, without
+ *   user information, on a trusted authority host (exact match, so
+ *   `login.microsoftonline.com.evil.com` fails); with `expectedTenant`, its first path
+ *   segment must be that tenant ("a tenant-specific resource should always return a
+ *   tenant-specific authorization URI").
+ * - `resource_id`, when present, must begin with the base URL of the API being called
+ *   (scheme, host and port of `requestUrl`, then nothing or `/`), or be `resource` or one
+ *   of `allowedResourceIds` ("the client application must reject a resource_id that does
+ *   not begin with the base URL"), which rejects the seed's `htttps://service.contoso.com/`.
+ * - A challenge may only make the client ask for scopes of the API's own resource: a scope
+ *   that names a resource, as a URI (`https://graph.microsoft.com/Mail.Read`,
+ *   `api://other/x`) or as an application id (`00000003-0000-0000-c000-000000000000/.default`),
+ *   must name the API (its base URL, `resource`, an allowed id or the verified
+ *   `resource_id`); a bare scope (`Mail.Read`) is qualified with `resource`, and refused
+ *   without it, since Entra ID reads a bare scope as a Microsoft Graph permission.
+ * - `scope` must be RFC 6750 scope tokens, `claims` base64 JSON, `max_age` an integer, and
+ *   a DPoP challenge's `algs` a list of algorithm names.
+ *
+ * A header may hold several challenges, in one field or several joined by commas (RFC
+ * 9110 section 11.6.1); schemes match case-insensitively. Every challenge of an accepted
+ * scheme is checked, and one untrusted challenge makes the answer untrusted. Throws
+ * `TypeError` only for bad options (a programming error), never for a bad header.
+ */
+export function verifyChallenge(
+  header: string | HeadersLike | ResponseLike | null | undefined,
+  options: VerifyOptions,
+): VerifyResult {
+  const ctx: VerifyContext = {
+    api: toRequestUrl(options.requestUrl),
+    hosts: normalizeHosts(
+      options.trustedAuthorityHosts ?? AZURE_AUTHORITY_HOSTS,
+    ),
+    allowedIds: options.allowedResourceIds ?? [],
+    resource: checkResource(options.resource),
+    expectedTenant: options.expectedTenant,
+  };
+  const schemes = checkSchemes(options.schemes);
+  const names = schemes.join(' or ');
+
+  const value = readHeader(header);
+  if (value === null || value.trim() === '') {
+    return untrusted(
+      'no_bearer_challenge',
+      'There is no WWW-Authenticate header.',
+    );
+  }
+  let challenges: ParsedChallenge[];
+  try {
+    challenges = parseChallenges(value);
+  } catch (error) {
+    if (!(error instanceof ChallengeParseError)) throw error;
+    return untrusted(
+      'malformed_challenge',
+      `The WWW-Authenticate header is malformed: ${error.message}.`,
+    );
+  }
+  const verified: BearerChallenge[] = [];
+  for (const parsed of challenges) {
+    const scheme = schemes.find(
+      (name) => name.toLowerCase() === parsed.scheme.toLowerCase(),
+    );
+    if (scheme === undefined) continue;
+    const result = verifyOne(parsed, scheme, ctx);
+    if (!result.trusted) return result;
+    verified.push(result.challenge);
+  }
+  if (verified.length === 0) {
+    return untrusted(
+      'no_bearer_challenge',
+      `The WWW-Authenticate header has no ${names} challenge.`,
+    );
+  }
+  // The error may sit on any one challenge (RFC 9449 section 7.2 puts it on the scheme the
+  // client used); without one, the preferred scheme speaks.
+  const rank = (c: BearerChallenge): number =>
+    (c.error === undefined ? schemes.length : 0) + schemes.indexOf(c.scheme);
+  let chosen = verified[0];
+  for (const challenge of verified) {
+    if (rank(challenge) < rank(chosen)) chosen = challenge;
+  }
+  return { trusted: true, challenge: chosen };
 }

@@ -6,9 +6,9 @@ import {
 } from './client-actions.js';
 
 function challenge(
-  fields: Omit<BearerChallenge, 'params'> = {},
+  fields: Partial<Omit<BearerChallenge, 'params'>> = {},
 ): BearerChallenge {
-  return { ...fields, params: {} };
+  return { scheme: 'Bearer', ...fields, params: {} };
 }
 
 describe('CLIENT_ACTIONS', () => {

@@ -10,6 +10,7 @@ export {
 export type {
   BearerChallenge,
   ChallengeErrorCode,
+  ChallengeScheme,
   HeadersLike,
   ResponseLike,
   UntrustedChallengeReason,
