@@ -132,4 +132,64 @@ describe('TokenCache', () => {
       expect(cache.admit('x.y.first')).toBe(false);
     });
   });
+
+  describe('admit() when full: frequency decides (TinyLFU-like)', () => {
+    /** What the authenticator does per request: a hit, else admit and maybe store. */
+    function use(cache: TokenCache<number>, token: string): boolean {
+      if (cache.get(token) !== undefined) return true;
+      if (cache.admit(token)) cache.set(token, 1, Number.MAX_SAFE_INTEGER);
+      return false;
+    }
+
+    it('keeps a stable part of a working set twice its size cached, instead of thrashing', () => {
+      const cache = new TokenCache<number>(1000);
+      const pool = Array.from({ length: 2000 }, (_, i) => `h.p.token-${i}`);
+      for (let cycle = 0; cycle < 3; cycle++)
+        pool.forEach((t) => use(cache, t));
+      let hits = 0;
+      for (const token of pool) if (use(cache, token)) hits++;
+      // Plain LRU would hit 0 of 2,000 here: every entry is evicted before its next use.
+      expect(hits).toBeGreaterThanOrEqual(900);
+      expect(cache.size).toBe(1000);
+    });
+
+    it('stores entries only while it has room, then stops churning on a cyclic pool', () => {
+      const cache = new TokenCache<number>(100);
+      const pool = Array.from({ length: 300 }, (_, i) => `c.p.token-${i}`);
+      for (let cycle = 0; cycle < 2; cycle++)
+        pool.forEach((t) => use(cache, t));
+      let stored = 0;
+      for (const token of pool) {
+        if (cache.get(token) === undefined && cache.admit(token)) stored++;
+      }
+      expect(stored).toBe(0);
+    });
+
+    it('admits a token used more often than the least recently used entry', () => {
+      const cache = new TokenCache<number>(2);
+      for (const token of ['a.a.one', 'a.a.two']) {
+        use(cache, token);
+        use(cache, token);
+      }
+      expect(cache.size).toBe(2);
+      // A third token, seen as often: not admitted over an entry seen as often.
+      use(cache, 'a.a.three');
+      expect(cache.admit('a.a.three')).toBe(false);
+      // Seen more often than the victim: admitted.
+      for (let i = 0; i < 3; i++) use(cache, 'a.a.three');
+      expect(cache.get('a.a.three')).toBeDefined();
+      expect(cache.size).toBe(2);
+    });
+
+    it('lets old popularity fade, so a new hot token can replace a stale one', () => {
+      const cache = new TokenCache<number>(1);
+      for (let i = 0; i < 15; i++) use(cache, 'o.o.stale');
+      // The aging period is 1,024 sightings for a small cache: after enough other
+      // sightings the stale count has been halved down, and a reused token wins.
+      for (let i = 0; i < 5000; i++) cache.admit(`o.o.noise-${i % 7}`);
+      for (let i = 0; i < 6; i++) use(cache, 'o.o.fresh');
+      expect(cache.get('o.o.fresh')).toBeDefined();
+      expect(cache.get('o.o.stale')).toBeUndefined();
+    });
+  });
 });

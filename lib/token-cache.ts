@@ -3,6 +3,15 @@
  * bounded in entries (least recently used goes first) and in time.
  */
 
+/** FNV-1a of the last 16 characters of a token, never 0 (0 marks an empty slot). */
+function fingerprint(token: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = Math.max(0, token.length - 16); i < token.length; i++) {
+    hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
+  }
+  return hash >>> 0 || 1;
+}
+
 /** One verified token. */
 export interface CacheEntry<T> {
   readonly value: T;
@@ -28,40 +37,76 @@ export class TokenCache<T> {
   private readonly nodes = new Map<string, Node<T>>();
   private oldest: Node<T> | undefined;
   private newest: Node<T> | undefined;
-  /** Fingerprints of tokens verified once (see {@link admit}); a slot per fingerprint. */
+  /** Fingerprints of tokens verified before (see {@link admit}); a slot per fingerprint. */
   private readonly seen: Uint32Array;
+  /** How often the token of each slot was seen, saturating at 15, halved as it ages. */
+  private readonly counts: Uint8Array;
   private readonly seenMask: number;
+  /** Sightings until the counts are halved, so old popularity fades. */
+  private untilAging: number;
+  private readonly agingPeriod: number;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number = Date.now,
   ) {
-    // A power of two at least twice the entries, between 1,024 and 1,048,576 slots (4 MiB).
+    // A power of two at least eight times the entries (few collisions among a working set a
+    // few times the cache), between 1,024 and 1,048,576 slots (5 MiB).
     let slots = 1024;
-    while (slots < maxEntries * 2 && slots < 1 << 20) slots *= 2;
+    while (slots < maxEntries * 8 && slots < 1 << 20) slots *= 2;
     this.seen = new Uint32Array(slots);
+    this.counts = new Uint8Array(slots);
     this.seenMask = slots - 1;
+    this.agingPeriod = Math.max(1024, maxEntries * 10);
+    this.untilAging = this.agingPeriod;
   }
 
   /**
-   * Whether a freshly verified token is worth an entry: only once it has been seen before.
-   * A token used once (a flood of fresh tokens, say) then never costs an entry, so it neither
-   * evicts tokens that are reused nor fills the old generation with entries that die young;
-   * a reused token is verified twice, then served from the cache. The first call for a token
-   * records a fingerprint of its last characters (signature bytes, so effectively random);
-   * a collision only changes when a token is cached, never whether it is valid.
+   * Whether a freshly verified token is worth an entry (TinyLFU-like admission):
+   *
+   * - only once it has been seen before, so a token used once (a flood of fresh tokens)
+   *   never costs an entry;
+   * - when the cache is full, only when it has been seen more often than the entry it would
+   *   evict (the least recently used), so a working set larger than the cache keeps a
+   *   stable part cached instead of evicting every entry before its next use, and entries
+   *   do not churn through the old generation.
+   *
+   * A token's fingerprint is a hash of its last characters (signature bytes, so effectively
+   * random); a collision only changes when a token is cached, never whether it is valid.
    */
   admit(token: string): boolean {
-    let hash = 0x811c9dc5;
-    for (let i = Math.max(0, token.length - 16); i < token.length; i++) {
-      hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
-    }
-    // Zero marks an empty slot.
-    hash = hash >>> 0 || 1;
+    const count = this.record(token);
+    if (count < 2) return false;
+    const victim = this.oldest;
+    if (this.nodes.size < this.maxEntries || victim === undefined) return true;
+    return count > this.countOf(victim.key);
+  }
+
+  /** Counts one sighting of `token`; returns its count (1 for a first sighting). */
+  private record(token: string): number {
+    const hash = fingerprint(token);
     const slot = hash & this.seenMask;
-    if (this.seen[slot] === hash) return true;
-    this.seen[slot] = hash;
-    return false;
+    if (--this.untilAging === 0) this.age();
+    if (this.seen[slot] !== hash) {
+      this.seen[slot] = hash;
+      this.counts[slot] = 1;
+      return 1;
+    }
+    if (this.counts[slot] < 15) this.counts[slot]++;
+    return this.counts[slot];
+  }
+
+  private countOf(token: string): number {
+    const hash = fingerprint(token);
+    const slot = hash & this.seenMask;
+    return this.seen[slot] === hash ? this.counts[slot] : 0;
+  }
+
+  /** Halves every count (a fingerprint whose count reaches 0 stays, as seen once). */
+  private age(): void {
+    this.untilAging = this.agingPeriod;
+    const counts = this.counts;
+    for (let i = 0; i < counts.length; i++) counts[i] = (counts[i] + 1) >> 1;
   }
 
   /** The live entry for `token`, marked most recently used; an expired entry is dropped. */
@@ -76,6 +121,8 @@ export class TokenCache<T> {
       this.unlink(node);
       this.append(node);
     }
+    // A hit counts as a sighting, so a token in use outranks one that is not.
+    this.record(token);
     return node.entry;
   }
 
