@@ -13,7 +13,9 @@ import {
 import {
   AuthenticationRequiredError,
   AuthServerError,
+  InvalidDpopProofError,
   InvalidTokenError,
+  UseDpopNonceError,
 } from './bearer.errors.js';
 import type { BearerPrincipal } from './claims.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
@@ -132,6 +134,32 @@ describe('BearerAuthenticator', () => {
     // Evicted: the next verification is a fresh one again.
     void authenticator.verifyToken(token);
     expect(seen).toEqual([false, false, true, true, false]);
+  });
+
+  it('keeps the token cached when a hook refuses only the request (a DPoP proof)', async () => {
+    const { authenticator } = create();
+    const seen: boolean[] = [];
+    let refusal: Error | undefined;
+    authenticator.addVerificationHook((_principal, details) => {
+      seen.push(details.cached);
+      if (refusal !== undefined) throw refusal;
+    });
+    const token = await mintToken(key, claims());
+    await authenticator.verifyToken(token);
+    void authenticator.verifyToken(token);
+    for (const error of [
+      new InvalidDpopProofError('replayed'),
+      new UseDpopNonceError('nonce'),
+    ]) {
+      refusal = error;
+      expect(() => authenticator.verifyToken(token)).toThrow(
+        error.constructor as never,
+      );
+    }
+    refusal = undefined;
+    void authenticator.verifyToken(token);
+    // Still a cache hit after both refusals.
+    expect(seen).toEqual([false, false, true, true, true]);
   });
 
   it('waits for an asynchronous hook and turns its unexpected failure into a 500', async () => {

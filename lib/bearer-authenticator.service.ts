@@ -357,20 +357,34 @@ export class BearerAuthenticator {
       try {
         outcome = this.hooks[i](principal, details);
       } catch (error) {
-        this.cache?.delete(details.token);
+        this.forgetRefused(error, details.token);
         throw error;
       }
       if (outcome instanceof Promise) {
         return outcome.then(
           () => this.runHooks(principal, details, i + 1),
           (error: unknown) => {
-            this.cache?.delete(details.token);
+            this.forgetRefused(error, details.token);
             throw error;
           },
         );
       }
     }
     return principal;
+  }
+
+  /**
+   * A hook's refusal of the token (revoked, bound to something else) evicts it; a refusal of
+   * one request's DPoP proof does not, so that nobody can evict a token with bad proofs.
+   */
+  private forgetRefused(error: unknown, token: string): void {
+    if (
+      error instanceof BearerError &&
+      (error.code === 'invalid_dpop_proof' || error.code === 'use_dpop_nonce')
+    ) {
+      return;
+    }
+    this.cache?.delete(token);
   }
 
   /**
