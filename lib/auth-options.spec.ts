@@ -35,6 +35,7 @@ describe('resolveAuthOptions', () => {
     it('fills in every default from the two required options', () => {
       expect(resolveAuthOptions(BASE)).toEqual({
         issuers: [ISSUER],
+        issuerConfigs: [],
         audiences: ['api://app'],
         jwksUri: undefined,
         algorithms: ['RS256'],
@@ -125,6 +126,7 @@ describe('resolveAuthOptions', () => {
       });
       expect(resolved).toEqual({
         issuers: [ISSUER, 'http://127.0.0.1:8080'],
+        issuerConfigs: [],
         audiences: ['api://app', 'client-id'],
         jwksUri: 'https://login.example.com/keys',
         algorithms: ['ES256', 'RS256'],
@@ -219,8 +221,8 @@ describe('resolveAuthOptions', () => {
 
     it('refuses an unknown option, naming it', () => {
       expectRefused(
-        { ...BASE, issuers: [ISSUER] },
-        'issuers',
+        { ...BASE, issuerz: [ISSUER] },
+        'issuerz',
         /not a known option/,
       );
     });
@@ -234,7 +236,7 @@ describe('resolveAuthOptions', () => {
 
     it('formats the message as one clear sentence', () => {
       expect(configError({ audience: 'a' }).message).toBe(
-        'nestjs-bearer: option "issuer" is required.',
+        'nestjs-bearer: option "issuer" is required (or set "issuers").',
       );
     });
   });

@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { checkClaimPath } from './claims.js';
 import { applyProfile, type AuthProfile } from './profiles.js';
-import { TOKEN_LOCATIONS, type TokenLocation } from './token-extractor.js';
+import {
+  TOKEN_LOCATIONS,
+  type TokenLocation,
+  type TokenRequest,
+} from './token-extractor.js';
 import {
   isQuotable,
   isSafeChallengeValue,
@@ -184,15 +188,88 @@ export interface IntrospectionOptions {
   jwtResponse?: boolean;
 }
 
+/**
+ * One trusted issuer of `issuers`, with what its tokens must carry and where its roles and
+ * scopes are. Unset fields take the top-level option of the same name.
+ */
+export interface IssuerConfig {
+  /** The issuer identifier; a token's `iss` must equal it exactly. No `{tenantid}`. */
+  issuer: string;
+  /**
+   * The audience(s) this API answers to for this issuer's tokens.
+   * @default the top-level `audience`
+   */
+  audience?: string | readonly string[];
+  /**
+   * This issuer's JWKS location.
+   * @default `jwks_uri` of `<issuer>/.well-known/openid-configuration`
+   */
+  jwksUri?: string;
+  /**
+   * The JWS algorithms accepted from this issuer.
+   * @default the top-level `algorithms`
+   */
+  algorithms?: readonly JwsAlgorithm[];
+  /**
+   * Where this issuer puts app roles (a claim name or a dotted path).
+   * @default the top-level `roleClaim`
+   */
+  roleClaim?: string;
+  /**
+   * The claims holding this issuer's scopes.
+   * @default the top-level `scopeClaims`
+   */
+  scopeClaims?: readonly string[];
+}
+
+/**
+ * Issuers decided at run time (a tenant per customer, added without a restart). Only an
+ * issuer the resolver vouches for is ever contacted: for any other `iss` the token is
+ * refused (401 `invalid_token`) before a discovery document or a JWKS is fetched.
+ */
+export interface IssuerResolver {
+  /**
+   * The configuration of `issuer` (a token's unverified `iss`), or `undefined` when it is
+   * not trusted. The answer, `undefined` included, is cached per issuer for
+   * `cacheMaxAge`, whichever request asked; concurrent lookups of one issuer share one
+   * call. A throw (or an invalid answer) is a 500 and is not cached.
+   */
+  resolve(
+    issuer: string,
+    request: TokenRequest | undefined,
+  ): Promise<IssuerConfig | undefined> | IssuerConfig | undefined;
+  /**
+   * The most issuers whose answers, and the most resolved issuers whose key sources, are
+   * kept (least recently used goes first).
+   * @default 100
+   */
+  maxIssuers?: number;
+  /**
+   * How long an answer is reused, in seconds. A token verified for a resolved issuer is
+   * not reused from the token cache past its issuer's answer.
+   * @default 300
+   */
+  cacheMaxAge?: number;
+}
+
 /** Options of `AuthModule.forRoot()` / `forRootAsync()`. */
 export interface AuthModuleOptions {
   /**
    * The issuer(s) to trust; a token's `iss` must equal one of them exactly.
    * For a multi-tenant app an entry may hold `{tenantid}`: it then matches when the
    * placeholder, replaced by the token's own `tid` claim, gives exactly `iss` (Azure AD).
-   * Such an entry needs `jwksUri`.
+   * Such an entry needs `jwksUri`. Required unless `issuers` is set; these issuers use the
+   * top-level `audience`, `jwksUri`, `algorithms` and claim map.
    */
-  issuer: string | readonly string[];
+  issuer?: string | readonly string[];
+  /**
+   * More issuers, each with its own audience, keys, algorithms and claim map: a list, or a
+   * resolver for issuers known only at run time (tenants). The top-level `audience`,
+   * `algorithms`, `roleClaim` and `scopeClaims` are the defaults of each entry; the
+   * top-level `jwksUri` is not (it belongs to the top-level `issuer`). See the README's
+   * "Several issuers and tenants".
+   */
+  issuers?: readonly IssuerConfig[] | IssuerResolver;
   /**
    * With a `{tenantid}` issuer: the tenant ids (`tid`) allowed. Unset: every tenant.
    */
@@ -391,10 +468,45 @@ export interface ResolvedDpopOptions {
   readonly origins: readonly string[] | undefined;
 }
 
+/** An {@link IssuerConfig} after validation, with the top-level defaults filled in. */
+export interface ResolvedIssuerConfig {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly jwksUri: string | undefined;
+  readonly algorithms: readonly JwsAlgorithm[];
+  readonly roleClaim: string;
+  readonly scopeClaims: readonly string[];
+}
+
+/** An {@link IssuerResolver} after validation. */
+export interface ResolvedIssuerResolver {
+  readonly resolve: IssuerResolver['resolve'];
+  readonly maxIssuers: number;
+  /** Seconds. */
+  readonly cacheMaxAge: number;
+}
+
+/** The top-level options a run-time {@link IssuerConfig} takes its defaults from. */
+export interface IssuerDefaults {
+  readonly audiences: readonly string[];
+  readonly algorithms: readonly JwsAlgorithm[];
+  readonly roleClaim: string;
+  readonly scopeClaims: readonly string[];
+}
+
 /** Options after validation, with every default filled in. */
 export interface ResolvedAuthOptions {
+  /**
+   * Every statically trusted issuer: the top-level `issuer` entries, then those of the
+   * `issuers` list. Empty with a resolver and no top-level `issuer`.
+   */
   readonly issuers: readonly string[];
+  /** The `issuers` list, resolved; empty without one. */
+  readonly issuerConfigs: readonly ResolvedIssuerConfig[];
+  /** The `issuers` resolver; unset without one. */
+  readonly issuerResolver: ResolvedIssuerResolver | undefined;
   readonly allowedTenants: readonly string[] | undefined;
+  /** The top-level `audience`; empty when only `issuers` entries name audiences. */
   readonly audiences: readonly string[];
   readonly jwksUri: string | undefined;
   readonly algorithms: readonly JwsAlgorithm[];
@@ -441,6 +553,7 @@ export class AuthConfigurationError extends Error {
 
 const KNOWN_OPTIONS = new Set([
   'issuer',
+  'issuers',
   'allowedTenants',
   'audience',
   'jwksUri',
@@ -563,27 +676,30 @@ function checkObject(value: unknown, option: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function resolveAlgorithms(value: unknown): JwsAlgorithm[] {
+function resolveAlgorithms(
+  value: unknown,
+  option = 'algorithms',
+): JwsAlgorithm[] {
   if (value === undefined) return ['RS256'];
-  check(Array.isArray(value), 'algorithms', 'must be an array.');
+  check(Array.isArray(value), option, 'must be an array.');
   const list = value as unknown[];
-  check(list.length > 0, 'algorithms', 'must not be empty.');
+  check(list.length > 0, option, 'must not be empty.');
   for (const alg of list) {
-    check(typeof alg === 'string', 'algorithms', 'must contain only strings.');
+    check(typeof alg === 'string', option, 'must contain only strings.');
     const name = alg as string;
     check(
       name.toLowerCase() !== 'none',
-      'algorithms',
+      option,
       'must not contain "none": unsigned tokens are never accepted.',
     );
     check(
       !/^HS/i.test(name),
-      'algorithms',
+      option,
       `must not contain "${name}": HMAC cannot be verified with a public key from a JWKS.`,
     );
     check(
       (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(name),
-      'algorithms',
+      option,
       `contains "${name}", which is not one of ${ASYMMETRIC_ALGORITHMS.join(', ')}.`,
     );
   }
@@ -606,12 +722,12 @@ function resolveLocations(value: unknown): TokenLocation[] {
   return TOKEN_LOCATIONS.filter((l) => list.includes(l));
 }
 
-function resolveClaimNames(value: unknown): string[] {
+function resolveClaimNames(value: unknown, option = 'scopeClaims'): string[] {
   if (value === undefined) return ['scp', 'scope'];
-  const paths = checkStrings(value, 'scopeClaims');
+  const paths = checkStrings(value, option);
   for (const path of paths) {
     const problem = checkClaimPath(path);
-    check(problem === undefined, 'scopeClaims', problem ?? '');
+    check(problem === undefined, option, problem ?? '');
   }
   return paths;
 }
@@ -1077,6 +1193,153 @@ function resolveCertificateHeader(value: unknown): string | undefined {
   return (value as string).toLowerCase();
 }
 
+const ISSUER_CONFIG_KEYS = [
+  'issuer',
+  'audience',
+  'jwksUri',
+  'algorithms',
+  'roleClaim',
+  'scopeClaims',
+];
+
+/**
+ * Validates one issuer configuration (an `issuers` entry, or a resolver's answer) and
+ * fills in the top-level defaults. `option` names it in messages (`issuers[1]`).
+ *
+ * @throws AuthConfigurationError naming the field, as `issuers[1].audience`.
+ */
+export function resolveIssuerConfig(
+  value: unknown,
+  option: string,
+  defaults: IssuerDefaults,
+): ResolvedIssuerConfig {
+  check(
+    typeof value === 'object' && value !== null && !Array.isArray(value),
+    option,
+    'must be an object { issuer, audience, jwksUri?, algorithms?, roleClaim?, scopeClaims? }.',
+  );
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    check(
+      ISSUER_CONFIG_KEYS.includes(key),
+      `${option}.${key}`,
+      'is not a known option.',
+    );
+  }
+  check(o.issuer !== undefined, `${option}.issuer`, 'is required.');
+  const issuer = checkUrl(o.issuer, `${option}.issuer`);
+  check(
+    !issuer.includes('{tenantid}'),
+    `${option}.issuer`,
+    'must not hold {tenantid}: a tenant template belongs in the top-level "issuer" (with jwksUri).',
+  );
+  check(
+    o.audience !== undefined || defaults.audiences.length > 0,
+    `${option}.audience`,
+    'is required: there is no top-level "audience" to default to.',
+  );
+  const roleClaim = o.roleClaim ?? defaults.roleClaim;
+  const roleClaimProblem = checkClaimPath(roleClaim);
+  check(
+    roleClaimProblem === undefined,
+    `${option}.roleClaim`,
+    roleClaimProblem ?? '',
+  );
+  return Object.freeze({
+    issuer,
+    audiences: Object.freeze(
+      o.audience === undefined
+        ? [...defaults.audiences]
+        : checkStrings(o.audience, `${option}.audience`),
+    ),
+    jwksUri:
+      o.jwksUri === undefined
+        ? undefined
+        : checkUrl(o.jwksUri, `${option}.jwksUri`),
+    algorithms: Object.freeze(
+      o.algorithms === undefined
+        ? [...defaults.algorithms]
+        : resolveAlgorithms(o.algorithms, `${option}.algorithms`),
+    ),
+    roleClaim: roleClaim as string,
+    scopeClaims: Object.freeze(
+      o.scopeClaims === undefined
+        ? [...defaults.scopeClaims]
+        : resolveClaimNames(o.scopeClaims, `${option}.scopeClaims`),
+    ),
+  });
+}
+
+/** The `issuers` option: a list of configurations, or a resolver. */
+function resolveIssuers(
+  value: unknown,
+  topLevel: readonly string[],
+  defaults: IssuerDefaults,
+): {
+  configs: readonly ResolvedIssuerConfig[];
+  resolver: ResolvedIssuerResolver | undefined;
+} {
+  const none = { configs: Object.freeze([]), resolver: undefined };
+  if (value === undefined) return none;
+  if (Array.isArray(value)) {
+    check(
+      value.length > 0,
+      'issuers',
+      'must not be an empty array: list at least one issuer, or leave it unset.',
+    );
+    const seen = new Set(topLevel);
+    const configs = (value as unknown[]).map((entry, i) => {
+      const config = resolveIssuerConfig(entry, `issuers[${i}]`, defaults);
+      check(
+        !seen.has(config.issuer),
+        `issuers[${i}].issuer`,
+        `names "${config.issuer}" twice (in "issuer" or an earlier entry of "issuers").`,
+      );
+      seen.add(config.issuer);
+      return config;
+    });
+    return { configs: Object.freeze(configs), resolver: undefined };
+  }
+  check(
+    typeof value === 'object' &&
+      value !== null &&
+      typeof (value as { resolve?: unknown }).resolve === 'function',
+    'issuers',
+    'must be an array of issuer configurations or a resolver { resolve(issuer, request) }.',
+  );
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    check(
+      ['resolve', 'maxIssuers', 'cacheMaxAge'].includes(key),
+      `issuers.${key}`,
+      'is not a known option.',
+    );
+  }
+  const resolver = o as unknown as IssuerResolver;
+  return {
+    configs: none.configs,
+    resolver: Object.freeze({
+      // Called as a method, so a class instance's `this` still works.
+      resolve: (issuer: string, request: TokenRequest | undefined) =>
+        resolver.resolve(issuer, request),
+      maxIssuers: checkNumber(
+        o.maxIssuers,
+        'issuers.maxIssuers',
+        100,
+        1,
+        1_000_000,
+      ),
+      cacheMaxAge: checkNumber(
+        o.cacheMaxAge,
+        'issuers.cacheMaxAge',
+        300,
+        1,
+        86_400,
+      ),
+    }),
+  };
+}
+
 /**
  * Validates module options once, at start, and fills in the defaults.
  * Throws {@link AuthConfigurationError} naming the first wrong option.
@@ -1091,8 +1354,12 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     check(KNOWN_OPTIONS.has(key), key, 'is not a known option.');
   }
   const o = applyProfile(options as Record<string, unknown>);
-  check(o.issuer !== undefined, 'issuer', 'is required.');
-  const issuers = checkStrings(o.issuer, 'issuer');
+  check(
+    o.issuer !== undefined || o.issuers !== undefined,
+    'issuer',
+    'is required (or set "issuers").',
+  );
+  const issuers = o.issuer === undefined ? [] : checkStrings(o.issuer, 'issuer');
   issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
   for (const issuer of issuers) {
     check(
@@ -1116,8 +1383,19 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     'allowedTenants',
     'only applies to an issuer that holds {tenantid}.',
   );
-  check(o.audience !== undefined, 'audience', 'is required.');
-  const audiences = checkStrings(o.audience, 'audience');
+  // Without a top-level issuer, each entry of `issuers` may name its own audience.
+  check(
+    o.audience !== undefined || o.issuer === undefined,
+    'audience',
+    'is required.',
+  );
+  const audiences =
+    o.audience === undefined ? [] : checkStrings(o.audience, 'audience');
+  check(
+    o.jwksUri === undefined || o.issuer !== undefined,
+    'jwksUri',
+    'applies to the top-level "issuer" only; with "issuers", set each entry\'s jwksUri.',
+  );
   const jwksUri =
     o.jwksUri === undefined ? undefined : checkUrl(o.jwksUri, 'jwksUri');
   const authorizationUri =
@@ -1147,12 +1425,21 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
   const roleClaim = o.roleClaim === undefined ? 'roles' : o.roleClaim;
   const roleClaimProblem = checkClaimPath(roleClaim);
   check(roleClaimProblem === undefined, 'roleClaim', roleClaimProblem ?? '');
+  const algorithms = resolveAlgorithms(o.algorithms);
+  const { configs, resolver } = resolveIssuers(o.issuers, issuers, {
+    audiences,
+    algorithms,
+    roleClaim: roleClaim as string,
+    scopeClaims,
+  });
   return Object.freeze({
-    issuers,
+    issuers: [...issuers, ...configs.map((config) => config.issuer)],
+    issuerConfigs: configs,
+    issuerResolver: resolver,
     allowedTenants,
     audiences,
     jwksUri,
-    algorithms: resolveAlgorithms(o.algorithms),
+    algorithms,
     clockTolerance: checkNumber(o.clockTolerance, 'clockTolerance', 30, 0, 600),
     tokenLocations,
     maxTokenLength: checkNumber(

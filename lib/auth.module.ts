@@ -17,6 +17,7 @@ import { BearerCoverageService } from './bearer-coverage.service.js';
 import { BearerExceptionFilter } from './bearer-exception.filter.js';
 import { BearerGuard } from './bearer.guard.js';
 import { JwtBearerStrategy } from './jwt-bearer.strategy.js';
+import { IssuerRegistry } from './issuer-registry.service.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { ProtectedResourceMetadataService } from './protected-resource-metadata.service.js';
 import { BearerRevocations } from './revocation/bearer-revocations.service.js';
@@ -47,6 +48,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
       inject: [AUTH_MODULE_OPTIONS],
     },
     IssuerKeysService,
+    IssuerRegistry,
     ProtectedResourceMetadataService,
     BearerChallengesService,
     BearerAuthenticator,
@@ -75,6 +77,7 @@ const OPEN_GATE: CanActivate = { canActivate: () => true };
   exports: [
     RESOLVED_AUTH_OPTIONS,
     IssuerKeysService,
+    IssuerRegistry,
     BearerAuthenticator,
     BearerRevocations,
     SenderConstraints,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { createHash, type KeyObject } from 'node:crypto';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
@@ -8,7 +8,13 @@ import {
   InvalidTokenError,
   type AuthScheme,
 } from './bearer.errors.js';
-import { createPrincipal, type BearerPrincipal } from './claims.js';
+import {
+  createPrincipal,
+  readOwnClaim,
+  type BearerPrincipal,
+  type JwtClaims,
+} from './claims.js';
+import { IssuerRegistry, type IssuerEntry } from './issuer-registry.service.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { TokenCache } from './token-cache.js';
 import {
@@ -18,7 +24,10 @@ import {
   type TokenRequest,
 } from './token-extractor.js';
 import {
+  checkDecodedToken,
+  decodeToken,
   inspectToken,
+  type DecodedToken,
   type InspectedToken,
   type TokenPolicy,
 } from './token-policy.js';
@@ -148,18 +157,22 @@ export class BearerAuthenticator {
   private opaqueVerifier: OpaqueTokenVerifier | undefined;
   private policy: TokenPolicy;
   private readonly resources = new Set<string>();
+  /** The trusted issuers: their policies, claim maps and the resolver's answers. */
+  readonly issuers: IssuerRegistry;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
     protected readonly options: ResolvedAuthOptions,
     protected readonly keys: IssuerKeysService,
+    @Optional() issuers?: IssuerRegistry,
   ) {
+    this.issuers = issuers ?? new IssuerRegistry(options, keys);
     this.extractOptions = {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
       schemes: acceptedSchemes(options),
     };
-    this.policy = options;
+    this.policy = this.issuers.topLevelPolicy;
     const { tokenCache } = options;
     this.cache =
       tokenCache === false
@@ -175,10 +188,18 @@ export class BearerAuthenticator {
   acceptResource(resource: string): void {
     if (this.resources.has(resource)) return;
     this.resources.add(resource);
-    this.policy = {
-      ...this.options,
-      audiences: [...this.options.audiences, ...this.resources],
-    };
+    this.issuers.acceptAudience(resource);
+    this.policy = this.issuers.topLevelPolicy;
+  }
+
+  /**
+   * The audiences configured for the issuer of verified claims (a route without its own
+   * `@Resource()` requires one of them).
+   */
+  audiencesOf(claims: JwtClaims): readonly string[] {
+    return this.issuers.multiple
+      ? this.issuers.audiencesOf(claims)
+      : this.options.audiences;
   }
 
   /** Whether some route has its own resource, so every route checks its audience. */
@@ -282,16 +303,61 @@ export class BearerAuthenticator {
     if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
       return this.verifyOpaque(this.opaqueVerifier, token, call);
     }
+    if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
     // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = inspectToken(token, this.policy);
     if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.
     const key = source.getKnownKey(inspected.kid, inspected.alg);
-    if (key !== undefined) return this.admit(token, inspected, key, call);
+    if (key !== undefined)
+      return this.admit(token, inspected, key, call, undefined);
     return source
       .getKey(inspected.kid, inspected.alg)
-      .then((fetched) => this.admit(token, inspected, fetched, call));
+      .then((fetched) =>
+        this.admit(token, inspected, fetched, call, undefined),
+      );
+  }
+
+  /**
+   * With several issuers: the unverified `iss` picks the issuer's entry (configured: no
+   * promise; resolved: maybe one), whose policy, key source and claim map then apply. An
+   * issuer nobody vouches for is refused here, before any fetch.
+   */
+  private verifyIssued(
+    token: string,
+    call: VerificationCall,
+    trace: VerifyTraceContext | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    const decoded = decodeToken(token, this.options);
+    const iss = readOwnClaim(decoded.claims, 'iss');
+    if (typeof iss !== 'string') throw new InvalidTokenError('issuer');
+    const entry = this.issuers.lookup(iss, decoded.claims, call.request);
+    if (entry instanceof Promise) {
+      return entry.then((found) =>
+        this.verifyWithEntry(token, decoded, found, call, trace),
+      );
+    }
+    return this.verifyWithEntry(token, decoded, entry, call, trace);
+  }
+
+  private verifyWithEntry(
+    token: string,
+    decoded: DecodedToken,
+    entry: IssuerEntry | undefined,
+    call: VerificationCall,
+    trace: VerifyTraceContext | undefined,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    if (entry === undefined) throw new InvalidTokenError('issuer');
+    const inspected = checkDecodedToken(decoded, entry.policy);
+    if (trace !== undefined) trace.issuer = inspected.issuer;
+    const source = this.issuers.sourceOf(entry, inspected.issuer);
+    const key = source.getKnownKey(inspected.kid, inspected.alg);
+    if (key !== undefined)
+      return this.admit(token, inspected, key, call, entry);
+    return source
+      .getKey(inspected.kid, inspected.alg)
+      .then((fetched) => this.admit(token, inspected, fetched, call, entry));
   }
 
   /** An opaque token: its verifier (with its own cache), then the hooks. */
@@ -312,21 +378,27 @@ export class BearerAuthenticator {
     return this.runHooks(principal, { token, cached: true, ...call });
   }
 
-  /** Checks the signature, caches the principal and runs the hooks. */
+  /**
+   * Checks the signature, caches the principal and runs the hooks. `entry` is the token's
+   * issuer when several are configured (its claim map applies); `undefined`: the top level.
+   */
   private admit(
     token: string,
     inspected: InspectedToken,
     key: KeyObject,
     call: VerificationCall,
+    entry: IssuerEntry | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     if (!verifyJwsSignature(token, inspected.alg, key)) {
       throw new InvalidTokenError('signature');
     }
-    const principal = createPrincipal(inspected.claims, this.options);
+    const principal = createPrincipal(inspected.claims, entry ?? this.options);
     if (this.cache?.admit(token) === true) {
+      // A resolved issuer's token is not reused past the resolver's answer.
       const expiresAt = Math.min(
         inspected.exp * 1000,
         Date.now() + this.cacheMaxAgeMs,
+        entry === undefined ? Infinity : entry.expiresAt,
       );
       this.cache.set(
         token,
@@ -410,7 +482,9 @@ export class BearerAuthenticator {
     const cached = this.cache?.get(token);
     if (cached === undefined) return undefined;
     const { iss, kid, alg, key, principal } = cached.value;
-    if (this.keys.sourceFor(iss).isCurrent(kid, key, alg)) return principal;
+    // A resolved issuer's source may have been dropped (evicted or no longer vouched for).
+    if (this.keys.findSource(iss)?.isCurrent(kid, key, alg) === true)
+      return principal;
     this.cache?.delete(token);
     return undefined;
   }

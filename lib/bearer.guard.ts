@@ -188,7 +188,10 @@ export class BearerGuard implements CanActivate {
       }
     } else if (
       this.authenticator.hasResources &&
-      !checkAudience(principal.claims.aud, this.authOptions.audiences)
+      !checkAudience(
+        principal.claims.aud,
+        this.authenticator.audiencesOf(principal.claims),
+      )
     ) {
       throw new InvalidTokenError('audience');
     }

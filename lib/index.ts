@@ -7,6 +7,9 @@ export {
 } from './auth-options.js';
 export type {
   AuthModuleOptions,
+  IssuerConfig,
+  IssuerResolver,
+  ResolvedIssuerConfig,
   DpopMode,
   DpopNonceOptions,
   DpopOptions,
@@ -77,6 +80,9 @@ export type {
   VerifyTraceContext,
 } from './diagnostics.js';
 export { IssuerKeysService } from './keys/issuer-keys.service.js';
+export type { KeySourceStats } from './keys/issuer-keys.service.js';
+export { IssuerRegistry } from './issuer-registry.service.js';
+export type { IssuerStats } from './issuer-registry.service.js';
 export type { RouteAccess } from './route-requirements.js';
 export { UNAUTHENTICATED_CODE } from './contexts/graphql-error.js';
 export { readRpcAuthorization } from './contexts/rpc.context.js';

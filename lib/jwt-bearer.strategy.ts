@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { KeyObject } from 'node:crypto';
 import { Strategy, type StrategyOptionsWithRequest } from 'passport-jwt';
@@ -26,6 +26,11 @@ import {
   toCredentialRequest,
   type HttpRequest,
 } from './contexts/http.context.js';
+import {
+  IssuerRegistry,
+  type IssuedToken,
+  type IssuerEntry,
+} from './issuer-registry.service.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { extractToken, type ExtractOptions } from './token-extractor.js';
 import { inspectToken, TENANT_PLACEHOLDER } from './token-policy.js';
@@ -37,6 +42,8 @@ interface StrategyState {
   readonly scheme: AuthScheme;
   readonly key: KeyObject;
   readonly request: CredentialRequest;
+  /** The token's issuer, with several issuers: its claim map applies. */
+  readonly entry: IssuerEntry | undefined;
 }
 
 const STATE = Symbol('nestjs-bearer:strategy-state');
@@ -77,6 +84,25 @@ interface PassportActions {
   error(error: unknown): void;
 }
 
+/** What passport-jwt hands jsonwebtoken (`Strategy#_verifOpts`, read on every request). */
+interface JwtVerifyOptions {
+  readonly audience: string[];
+  readonly issuer: string[] | undefined;
+  readonly algorithms: string[];
+  readonly ignoreExpiration: false;
+  readonly clockTolerance: number;
+}
+
+/** The algorithms jsonwebtoken can verify (it has no EdDSA). */
+function jsonWebTokenAlgorithms(
+  algorithms: readonly string[],
+): Exclude<ResolvedAuthOptions['algorithms'][number], 'EdDSA'>[] {
+  return algorithms.filter(
+    (alg): alg is Exclude<ResolvedAuthOptions['algorithms'][number], 'EdDSA'> =>
+      alg !== 'EdDSA',
+  );
+}
+
 /**
  * The module's registered passport strategy (`'nestjs-bearer'`), so that
  * `AuthGuard('nestjs-bearer')` works and composes with an app's other strategies.
@@ -96,12 +122,19 @@ export class JwtBearerStrategy extends PassportStrategy(
   BEARER_STRATEGY,
 ) {
   private readonly extractOptions: ExtractOptions;
+  private readonly issuers: IssuerRegistry;
+  /** jsonwebtoken's options per issuer, with several issuers. */
+  private readonly verifyOptionsOf = new WeakMap<
+    IssuerEntry,
+    JwtVerifyOptions
+  >();
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
     private readonly options: ResolvedAuthOptions,
     private readonly keys: IssuerKeysService,
     private readonly authenticator: BearerAuthenticator,
+    @Optional() issuers?: IssuerRegistry,
   ) {
     const strategyOptions: StrategyOptionsWithRequest = {
       jwtFromRequest: (request: unknown) =>
@@ -118,9 +151,7 @@ export class JwtBearerStrategy extends PassportStrategy(
       passReqToCallback: true,
       // algorithms, issuer and audience sit at the top level: passport-jwt overwrites those
       // three inside jsonWebTokenOptions with its top-level values.
-      algorithms: options.algorithms.filter(
-        (alg): alg is Exclude<typeof alg, 'EdDSA'> => alg !== 'EdDSA',
-      ),
+      algorithms: jsonWebTokenAlgorithms(options.algorithms),
       // A `{tenantid}` issuer has no fixed value for jsonwebtoken; the token policy has
       // already checked `iss` against the token's own signed `tid`.
       issuer: options.issuers.some((issuer) =>
@@ -133,6 +164,7 @@ export class JwtBearerStrategy extends PassportStrategy(
       jsonWebTokenOptions: { clockTolerance: options.clockTolerance },
     };
     super(strategyOptions);
+    this.issuers = issuers ?? new IssuerRegistry(options, keys);
     this.extractOptions = {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
@@ -153,6 +185,10 @@ export class JwtBearerStrategy extends PassportStrategy(
       }
       return;
     }
+    if (this.issuers.multiple) {
+      this.authenticateIssued(request, passportOptions, credentials, extracted);
+      return;
+    }
     let inspected;
     try {
       inspected = inspectToken(extracted.token, this.options);
@@ -167,14 +203,95 @@ export class JwtBearerStrategy extends PassportStrategy(
     // passport-jwt reports jsonwebtoken's refusals through fail(); a bad token is decisive.
     actions.fail = (challenge?: unknown) =>
       actions.error(fromJsonWebTokenError(challenge));
-    this.keys.getKey(inspected.issuer, inspected.kid, inspected.alg).then(
-      (key) => {
+    this.verifyWithKey(
+      request,
+      passportOptions,
+      credentials,
+      extracted,
+      this.keys
+        .getKey(inspected.issuer, inspected.kid, inspected.alg)
+        .then((key) => ({ key, entry: undefined })),
+    );
+  }
+
+  /**
+   * With several issuers: the token's issuer (configured, or asked of the resolver) gives
+   * the policy, the key source and jsonwebtoken's `issuer`, `audience` and `algorithms`,
+   * set on passport's per-request copy of the strategy, never on the shared one.
+   */
+  private authenticateIssued(
+    request: HttpRequest,
+    passportOptions: object | undefined,
+    credentials: CredentialRequest,
+    extracted: { token: string; scheme: AuthScheme },
+  ): void {
+    const actions = this as unknown as PassportActions;
+    let issued: IssuedToken | Promise<IssuedToken>;
+    try {
+      if (!hasCanonicalSignature(extracted.token)) {
+        throw new InvalidTokenError('signature');
+      }
+      issued = this.issuers.inspect(extracted.token, credentials);
+    } catch (error) {
+      actions.error(toBearerError(error));
+      return;
+    }
+    actions.fail = (challenge?: unknown) =>
+      actions.error(fromJsonWebTokenError(challenge));
+    const found = Promise.resolve(issued).then(async ({ inspected, entry }) => {
+      Object.defineProperty(this, '_verifOpts', {
+        value: this.jwtOptionsFor(entry),
+        enumerable: false,
+        configurable: true,
+      });
+      const key = await this.issuers
+        .sourceOf(entry, inspected.issuer)
+        .getKey(inspected.kid, inspected.alg);
+      return { key, entry };
+    });
+    this.verifyWithKey(request, passportOptions, credentials, extracted, found);
+  }
+
+  /** jsonwebtoken's options for the tokens of one issuer. */
+  private jwtOptionsFor(entry: IssuerEntry): JwtVerifyOptions {
+    let options = this.verifyOptionsOf.get(entry);
+    if (options === undefined) {
+      const { policy } = entry;
+      options = {
+        audience: [...entry.audiences],
+        // A `{tenantid}` issuer has no fixed value; the policy matched `iss` against `tid`.
+        issuer: policy.issuers.some((issuer) =>
+          issuer.includes(TENANT_PLACEHOLDER),
+        )
+          ? undefined
+          : [...policy.issuers],
+        algorithms: jsonWebTokenAlgorithms(policy.algorithms),
+        ignoreExpiration: false,
+        clockTolerance: this.options.clockTolerance,
+      };
+      this.verifyOptionsOf.set(entry, options);
+    }
+    return options;
+  }
+
+  /** Once the key is known, passport-jwt (jsonwebtoken) verifies with it. */
+  private verifyWithKey(
+    request: HttpRequest,
+    passportOptions: object | undefined,
+    credentials: CredentialRequest,
+    extracted: { token: string; scheme: AuthScheme },
+    found: Promise<{ key: KeyObject; entry: IssuerEntry | undefined }>,
+  ): void {
+    const actions = this as unknown as PassportActions;
+    found.then(
+      ({ key, entry }) => {
         Object.defineProperty(request, STATE, {
           value: {
             token: extracted.token,
             scheme: extracted.scheme,
             key,
             request: credentials,
+            entry,
           },
           enumerable: false,
           configurable: true,
@@ -191,7 +308,7 @@ export class JwtBearerStrategy extends PassportStrategy(
     payload: JwtClaims,
   ): Promise<BearerPrincipal> {
     const state = request[STATE];
-    const principal = createPrincipal(payload, this.options);
+    const principal = createPrincipal(payload, state?.entry ?? this.options);
     await this.authenticator.runVerificationHooks(principal, {
       token: state?.token ?? '',
       cached: false,

@@ -90,15 +90,23 @@ function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+/**
+ * The header checks. With `algorithms` undefined the allowlist is left to
+ * {@link checkDecodedToken} (it depends on the issuer, read from the payload).
+ */
 function checkHeader(
   header: Record<string, unknown>,
-  policy: TokenPolicy,
+  policy: Pick<TokenPolicy, 'requireAtJwt'>,
+  algorithms: readonly string[] | undefined,
 ): {
   alg: string;
   kid: string | undefined;
 } {
   const alg = readOwnClaim(header, 'alg');
-  if (typeof alg !== 'string' || !policy.algorithms.includes(alg)) {
+  if (
+    typeof alg !== 'string' ||
+    (algorithms !== undefined && !algorithms.includes(alg))
+  ) {
     throw new InvalidTokenError('algorithm');
   }
   const typ = readOwnClaim(header, 'typ');
@@ -236,6 +244,71 @@ export function inspectToken(
   policy: TokenPolicy,
   nowSeconds: number = Date.now() / 1000,
 ): InspectedToken {
+  const firstDot = checkCompact(token, policy);
+  const secondDot = token.indexOf('.', firstDot + 1);
+  // The header first: a token refused for its header never costs a payload decode.
+  const header = decodeJsonObject(token, 0, firstDot);
+  if (header === undefined) throw new InvalidTokenError('malformed');
+  const { alg, kid } = checkHeader(header, policy, policy.algorithms);
+  const claims = decodeJsonObject(token, firstDot + 1, secondDot);
+  if (claims === undefined) throw new InvalidTokenError('malformed');
+  const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
+  return { alg, kid, iss, issuer, exp, claims };
+}
+
+/** A token whose structure and header passed; its issuer's policy is still to apply. */
+export interface DecodedToken {
+  readonly alg: string;
+  readonly kid: string | undefined;
+  readonly claims: JwtClaims;
+}
+
+/**
+ * The first half of {@link inspectToken} when each issuer has its own policy: the size,
+ * the compact form, the header (all but the `alg` allowlist, which is the issuer's) and a
+ * JSON object payload. The caller reads `iss` from the (unverified) claims to choose the
+ * policy for {@link checkDecodedToken}; the key then comes from that issuer's JWKS only.
+ *
+ * @throws InvalidTokenError with the reason of the first failed check.
+ */
+export function decodeToken(
+  token: string,
+  policy: Pick<TokenPolicy, 'maxTokenLength' | 'requireAtJwt'>,
+): DecodedToken {
+  const firstDot = checkCompact(token, policy);
+  const secondDot = token.indexOf('.', firstDot + 1);
+  const header = decodeJsonObject(token, 0, firstDot);
+  if (header === undefined) throw new InvalidTokenError('malformed');
+  const { alg, kid } = checkHeader(header, policy, undefined);
+  const claims = decodeJsonObject(token, firstDot + 1, secondDot);
+  if (claims === undefined) throw new InvalidTokenError('malformed');
+  return { alg, kid, claims };
+}
+
+/**
+ * The second half: `alg` in the issuer's allowlist, then the claims as {@link inspectToken}
+ * checks them (issuer, audience, clock), under the policy of the token's issuer.
+ *
+ * @throws InvalidTokenError with the reason of the first failed check.
+ */
+export function checkDecodedToken(
+  decoded: DecodedToken,
+  policy: TokenPolicy,
+  nowSeconds: number = Date.now() / 1000,
+): InspectedToken {
+  const { alg, kid, claims } = decoded;
+  if (!policy.algorithms.includes(alg)) {
+    throw new InvalidTokenError('algorithm');
+  }
+  const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
+  return { alg, kid, iss, issuer, exp, claims };
+}
+
+/** The size cap and the compact form; the position of the first dot. */
+function checkCompact(
+  token: string,
+  policy: Pick<TokenPolicy, 'maxTokenLength'>,
+): number {
   const length = token.length;
   if (length > policy.maxTokenLength) throw new InvalidTokenError('too_long');
   if (!COMPACT_JWS.test(token)) throw new InvalidTokenError('malformed');
@@ -249,12 +322,5 @@ export function inspectToken(
   ) {
     throw new InvalidTokenError('malformed');
   }
-  // The header first: a token refused for its header never costs a payload decode.
-  const header = decodeJsonObject(token, 0, firstDot);
-  if (header === undefined) throw new InvalidTokenError('malformed');
-  const { alg, kid } = checkHeader(header, policy);
-  const claims = decodeJsonObject(token, firstDot + 1, secondDot);
-  if (claims === undefined) throw new InvalidTokenError('malformed');
-  const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
-  return { alg, kid, iss, issuer, exp, claims };
+  return firstDot;
 }

@@ -8,23 +8,45 @@ import {
 import { HttpAdapterHost } from '@nestjs/core';
 import type { KeyObject } from 'node:crypto';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.constants.js';
-import type { ResolvedAuthOptions } from '../auth-options.js';
+import type {
+  ResolvedAuthOptions,
+  ResolvedIssuerConfig,
+} from '../auth-options.js';
 import { AuthServerError } from '../bearer.errors.js';
+import { LruMap } from '../lru-map.js';
 import { TENANT_PLACEHOLDER } from '../token-policy.js';
 import { IssuerDiscovery } from './issuer-discovery.js';
-import { JwksKeySource } from './jwks-key-source.js';
+import { JwksKeySource, type KeySourceLogger } from './jwks-key-source.js';
 
 export type { IssuerMetadata } from './issuer-discovery.js';
 
+/** The key source of an issuer a resolver vouched for, and the JWKS it was made for. */
+interface ResolvedSource {
+  readonly source: JwksKeySource;
+  readonly jwksUri: string | undefined;
+}
+
+/** How many key sources exist (`IssuerKeysService.stats()`). */
+export interface KeySourceStats {
+  /** Key sources of configured issuers (top-level `issuer` and the `issuers` list). */
+  readonly configured: number;
+  /** Key sources of issuers a resolver vouched for; at most `issuers.maxIssuers`. */
+  readonly resolved: number;
+}
+
 /**
- * Keys per issuer. With `jwksUri` every issuer shares one key source; without it each
- * issuer's `jwks_uri` is read once from its discovery document ({@link IssuerDiscovery}).
+ * Keys per issuer. With `jwksUri` every top-level issuer shares one key source; without it
+ * each issuer's `jwks_uri` is read once from its discovery document
+ * ({@link IssuerDiscovery}). Each `issuers` entry has its own. Issuers vouched for by a
+ * resolver get theirs on first use, in a bounded LRU: an evicted source is dropped.
  */
 @Injectable()
 export class IssuerKeysService implements OnApplicationBootstrap {
   private readonly logger = new Logger('nestjs-bearer');
   private readonly sources = new Map<string, JwksKeySource>();
   private readonly discoveries = new Map<string, IssuerDiscovery>();
+  private readonly resolved: LruMap<string, ResolvedSource>;
+  private readonly log: KeySourceLogger;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -35,11 +57,12 @@ export class IssuerKeysService implements OnApplicationBootstrap {
       warn: (message: string) => this.logger.warn(message),
       debug: (message: string) => this.logger.debug(message),
     };
-    const limits = {
-      timeout: options.jwks.timeout,
-      maxBytes: options.jwks.maxResponseBytes,
-      cooldown: options.jwks.cooldown,
-    };
+    this.log = log;
+    this.resolved = new LruMap(options.issuerResolver?.maxIssuers ?? 0);
+    const listed = new Set(
+      options.issuerConfigs.map((config) => config.issuer),
+    );
+    const topLevel = options.issuers.filter((issuer) => !listed.has(issuer));
     const shared =
       options.jwksUri === undefined
         ? undefined
@@ -48,26 +71,59 @@ export class IssuerKeysService implements OnApplicationBootstrap {
             options.jwks,
             log,
           );
-    if (shared !== undefined && options.issuers.length === 1) {
-      shared.traceIssuer = options.issuers[0];
+    if (shared !== undefined && topLevel.length === 1) {
+      shared.traceIssuer = topLevel[0];
     }
-    for (const issuer of options.issuers) {
+    for (const issuer of topLevel) {
       // A `{tenantid}` template names no real issuer, so it has no discovery document.
       if (!issuer.includes(TENANT_PLACEHOLDER)) {
-        this.discoveries.set(issuer, new IssuerDiscovery(issuer, limits, log));
+        this.discoveries.set(issuer, this.createDiscovery(issuer));
       }
-      const discovery = this.discoveries.get(issuer);
-      let source = shared;
-      if (source === undefined) {
-        source = new JwksKeySource(
-          async () => (await (discovery as IssuerDiscovery).resolve()).jwks_uri,
-          options.jwks,
-          log,
-        );
-        source.traceIssuer = issuer;
-      }
-      this.sources.set(issuer, source);
+      this.sources.set(
+        issuer,
+        shared ?? this.createSource(issuer, undefined, this.discoveries),
+      );
     }
+    for (const config of options.issuerConfigs) {
+      if (config.jwksUri === undefined) {
+        this.discoveries.set(
+          config.issuer,
+          this.createDiscovery(config.issuer),
+        );
+      }
+      this.sources.set(
+        config.issuer,
+        this.createSource(config.issuer, config.jwksUri, this.discoveries),
+      );
+    }
+  }
+
+  private createDiscovery(issuer: string): IssuerDiscovery {
+    const { jwks } = this.options;
+    const limits = {
+      timeout: jwks.timeout,
+      maxBytes: jwks.maxResponseBytes,
+      cooldown: jwks.cooldown,
+    };
+    return new IssuerDiscovery(issuer, limits, this.log);
+  }
+
+  /** A key source for one issuer: its `jwksUri`, else its discovery in `discoveries`. */
+  private createSource(
+    issuer: string,
+    jwksUri: string | undefined,
+    discoveries: ReadonlyMap<string, IssuerDiscovery>,
+  ): JwksKeySource {
+    const discovery = discoveries.get(issuer);
+    const source = new JwksKeySource(
+      jwksUri === undefined
+        ? async () => (await (discovery as IssuerDiscovery).resolve()).jwks_uri
+        : () => Promise.resolve(jwksUri),
+      this.options.jwks,
+      this.log,
+    );
+    source.traceIssuer = issuer;
+    return source;
   }
 
   /** Fetches keys (and discovery) in the background so the first request is fast. */
@@ -119,18 +175,65 @@ export class IssuerKeysService implements OnApplicationBootstrap {
     }
   }
 
-  /** The key source of a trusted issuer. */
+  /** The key source of a trusted issuer (configured, or resolved and still kept). */
   sourceFor(issuer: string): JwksKeySource {
-    const source = this.sources.get(issuer);
-    // The token policy admits only configured issuers, so this is a programming error.
+    const source = this.findSource(issuer);
+    // The token policy admits only trusted issuers, so this is a programming error.
     if (source === undefined)
       throw new AuthServerError(`no key source for issuer`);
     return source;
   }
 
+  /**
+   * The key source of a configured issuer, or of a resolved one while it is kept;
+   * `undefined` otherwise. One or two Map lookups: the token cache asks this on every hit.
+   */
+  findSource(issuer: string): JwksKeySource | undefined {
+    return this.sources.get(issuer) ?? this.resolved.peek(issuer)?.source;
+  }
+
+  /**
+   * The key source of an issuer a resolver vouched for, made on first use. A new answer
+   * with another `jwksUri` replaces it (and so the keys it verified). At most
+   * `issuers.maxIssuers` are kept; the least recently used is dropped.
+   */
+  resolvedSource(config: ResolvedIssuerConfig): JwksKeySource {
+    const configured = this.sources.get(config.issuer);
+    if (configured !== undefined) return configured;
+    const kept = this.resolved.get(config.issuer);
+    if (kept !== undefined && kept.jwksUri === config.jwksUri) {
+      return kept.source;
+    }
+    // The discovery lives with its source only, so a dropped source takes it along.
+    const discoveries = new Map<string, IssuerDiscovery>();
+    if (config.jwksUri === undefined) {
+      discoveries.set(config.issuer, this.createDiscovery(config.issuer));
+    }
+    const source = this.createSource(
+      config.issuer,
+      config.jwksUri,
+      discoveries,
+    );
+    this.resolved.set(config.issuer, { source, jwksUri: config.jwksUri });
+    return source;
+  }
+
+  /** Drops the key source of a resolved issuer (its resolver no longer vouches for it). */
+  dropResolved(issuer: string): void {
+    this.resolved.delete(issuer);
+  }
+
+  /** How many key sources exist. */
+  stats(): KeySourceStats {
+    return {
+      configured: new Set(this.sources.values()).size,
+      resolved: this.resolved.size,
+    };
+  }
+
   /** The discovery of a configured issuer; `undefined` for a `{tenantid}` template. */
-  discoveryOf(issuer: string): IssuerDiscovery | undefined {
-    return this.discoveries.get(issuer);
+  discoveryOf(issuer: string | undefined): IssuerDiscovery | undefined {
+    return issuer === undefined ? undefined : this.discoveries.get(issuer);
   }
 
   /** The key for a token of `issuer` with this `kid` and `alg`. */
@@ -147,6 +250,7 @@ export class IssuerKeysService implements OnApplicationBootstrap {
     let total = 0;
     for (const source of new Set(this.sources.values()))
       total += source.fetches;
+    for (const { source } of this.resolved.values()) total += source.fetches;
     return total;
   }
 }

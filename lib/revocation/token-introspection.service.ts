@@ -80,7 +80,14 @@ export class TokenIntrospectionService implements OnModuleInit {
     this.client = new IntrospectionClient({
       ...introspection,
       cooldown: options.jwks.cooldown,
-      audiences: options.audiences,
+      // An answer names no key and may lack `iss`, so with several issuers its `aud` is
+      // checked against every configured audience (the top level and each `issuers` entry).
+      audiences: [
+        ...new Set([
+          ...options.audiences,
+          ...options.issuerConfigs.flatMap((config) => config.audiences),
+        ]),
+      ],
       issuers: options.issuers,
       clockTolerance: options.clockTolerance,
       scopeClaims: options.scopeClaims,
