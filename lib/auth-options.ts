@@ -1308,12 +1308,17 @@ function resolveIssuers(
     'must be an array of issuer configurations or a resolver { resolve(issuer, request) }.',
   );
   const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    check(
-      ['resolve', 'maxIssuers', 'cacheMaxAge'].includes(key),
-      `issuers.${key}`,
-      'is not a known option.',
-    );
+  // A plain object is options, so a typo is caught; a class instance (a tenants service)
+  // carries fields of its own.
+  const prototype: unknown = Object.getPrototypeOf(o);
+  if (prototype === Object.prototype || prototype === null) {
+    for (const key of Object.keys(o)) {
+      check(
+        ['resolve', 'maxIssuers', 'cacheMaxAge'].includes(key),
+        `issuers.${key}`,
+        'is not a known option.',
+      );
+    }
   }
   const resolver = o as unknown as IssuerResolver;
   return {
@@ -1359,7 +1364,8 @@ export function resolveAuthOptions(options: unknown): ResolvedAuthOptions {
     'issuer',
     'is required (or set "issuers").',
   );
-  const issuers = o.issuer === undefined ? [] : checkStrings(o.issuer, 'issuer');
+  const issuers =
+    o.issuer === undefined ? [] : checkStrings(o.issuer, 'issuer');
   issuers.forEach((issuer) => checkUrl(issuer, 'issuer'));
   for (const issuer of issuers) {
     check(
