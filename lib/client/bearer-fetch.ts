@@ -1,13 +1,14 @@
 /**
  * A `fetch` wrapper for calling a protected API: it sends a bearer token (RFC 6750 section
- * 2.1) and follows the resource server's challenges as the Azure AD page "Errors from
- * Secured Resources" says, after checking them with {@link verifyChallenge}. No Nest
- * dependency.
+ * 2.1), or a DPoP-bound one with a proof per request (RFC 9449), and follows the resource
+ * server's challenges as the Azure AD page "Errors from Secured Resources" says, after
+ * checking them with {@link verifyChallenge}. No Nest dependency.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   verifyChallenge,
   type BearerChallenge,
+  type ChallengeScheme,
   type UntrustedChallengeReason,
   type VerifyOptions,
 } from './challenge-verifier.js';
@@ -16,11 +17,22 @@ import {
   type AccessTokenRequest,
   type ClientDecision,
 } from './client-actions.js';
+import {
+  DpopSigner,
+  type DpopClientOptions,
+  type DpopKeyInfo,
+} from './dpop-signer.js';
 
 /** What the token provider is asked for. */
 export interface GetTokenRequest extends AccessTokenRequest {
   /** The verified challenge that caused this request; absent for the first token. */
   challenge?: BearerChallenge;
+  /**
+   * With `dpop`: the key the token must be bound to. Ask the authorization server for a
+   * token bound to `dpop.jkt` (`dpop_jkt`, RFC 9449 section 10), or send it a proof made
+   * with `dpop.createProof` (section 5).
+   */
+  dpop?: DpopKeyInfo;
 }
 
 /** Reported before each retry, for logging and for telling the user. */
@@ -45,8 +57,19 @@ export interface BearerFetchOptions {
    * before a retry. Only verified challenges ever reach it.
    */
   getToken: (request: GetTokenRequest) => Promise<string>;
-  /** How challenges are checked; `requestUrl` is the URL of each request. */
-  verify: Omit<VerifyOptions, 'requestUrl'>;
+  /**
+   * How challenges are checked; `requestUrl` is the URL of each request. Set `resource` to
+   * the API's App ID URI when its challenges carry bare scopes.
+   */
+  verify: Omit<VerifyOptions, 'requestUrl' | 'schemes'>;
+  /**
+   * Send DPoP-bound tokens (RFC 9449): `true` for an ES256 key made with WebCrypto on the
+   * first request, its private key not extractable; or the algorithm or key pair to use.
+   * Each request then carries `Authorization: DPoP <token>` and a new `DPoP` proof, and
+   * both `DPoP` and `Bearer` challenges are read.
+   * @default false
+   */
+  dpop?: boolean | DpopClientOptions;
   /**
    * The most retries of one request.
    * @default 2
@@ -145,17 +168,30 @@ function isReplayable(
   );
 }
 
+// RFC 9449 section 8.1: nonce = 1*NQCHAR.
+const NONCE = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/** The `DPoP-Nonce` of a response, when it has a well-formed one. */
+function readNonce(response: Response): string | undefined {
+  const nonce = response.headers.get('dpop-nonce');
+  return nonce !== null && NONCE.test(nonce) ? nonce : undefined;
+}
+
 function withAuthorization(
   input: string | URL | Request,
   init: RequestInit | undefined,
-  token: string,
+  authorization: string,
+  proof?: { method: string; jwt: string },
 ): RequestInit {
   // fetch() lets init.headers replace a Request's headers, so start from the Request's.
   const headers = new Headers(
     init?.headers ?? (input instanceof Request ? input.headers : undefined),
   );
-  headers.set('authorization', `Bearer ${token}`);
-  return { ...init, headers };
+  headers.set('authorization', authorization);
+  if (proof === undefined) return { ...init, headers };
+  headers.set('dpop', proof.jwt);
+  // The method is sent as the proof's htm names it: fetch() upper-cases only some methods.
+  return { ...init, method: proof.method, headers };
 }
 
 async function discard(response: Response): Promise<void> {
@@ -187,8 +223,16 @@ async function discard(response: Response): Promise<void> {
  *   `FormData` or iterable body, or a `Request` with a body, is sent once and its
  *   response returned.
  *
+ * - With `dpop`, every request carries `Authorization: DPoP <token>` and a new proof
+ *   (RFC 9449 section 4.2: `typ` `dpop+jwt`, the public `jwk`; `jti`, `htm`, `htu`, `iat`,
+ *   `ath`, and the last `DPoP-Nonce` this origin sent, if any). The method is sent
+ *   upper-case, as `htm` says. A 401 whose DPoP challenge says `use_dpop_nonce`, with a
+ *   `DPoP-Nonce` header, is sent again at once with that nonce, once per call and besides
+ *   `maxRetries`. A DPoP challenge whose `algs` leaves out the key's algorithm is not
+ *   retried: no new proof could satisfy it.
+ *
  * Any other response, and the last one when no retry is left, is returned as it is. The
- * `Authorization` header of the request is replaced by the bearer token.
+ * `Authorization` header of the request is replaced by the token.
  */
 export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
   const {
@@ -211,6 +255,11 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
     options.maxDelayMs ?? Math.max(8000, baseDelayMs),
     baseDelayMs,
   );
+  const dpop = options.dpop ?? false;
+  const signer = dpop === false ? undefined : DpopSigner.create(dpop);
+  const schemes: ChallengeScheme[] = signer ? ['DPoP', 'Bearer'] : ['Bearer'];
+  // The last DPoP-Nonce of each origin (RFC 9449 section 8): the next proof carries it.
+  const nonces = new Map<string, string>();
 
   const backoff = (n: number): number => {
     const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** n);
@@ -224,24 +273,49 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
   return async function bearerFetch(input, init) {
     const url = input instanceof Request ? input.url : String(input);
     const requestUrl = new URL(url);
+    const method = (
+      init?.method ?? (input instanceof Request ? input.method : 'GET')
+    ).toUpperCase();
     const replayable = isReplayable(input, init);
     let tokenRequest: GetTokenRequest = { forceRefresh: false };
+    let token: string | undefined;
     let delayed = 0;
+    // Retries bounded by maxRetries; the one nonce retry is not one of them.
+    let retries = 0;
+    let nonceRetried = false;
 
-    for (let attempt = 0; ; attempt++) {
-      const token = await getToken({ ...tokenRequest });
-      if (typeof token !== 'string' || !B64TOKEN.test(token)) {
-        throw new TypeError('getToken did not return an RFC 6750 b64token.');
+    for (let sent = 0; ; sent++) {
+      if (token === undefined) {
+        const request: GetTokenRequest = { ...tokenRequest };
+        if (signer) request.dpop = await signer.info();
+        token = await getToken(request);
+        if (typeof token !== 'string' || !B64TOKEN.test(token)) {
+          throw new TypeError('getToken did not return an RFC 6750 b64token.');
+        }
       }
-      const response = await doFetch(
-        input,
-        withAuthorization(input, init, token),
-      );
+      const headers = signer
+        ? withAuthorization(input, init, `DPoP ${token}`, {
+            method,
+            jwt: await signer.sign({
+              method,
+              url: requestUrl,
+              accessToken: token,
+              nonce: nonces.get(requestUrl.origin),
+            }),
+          })
+        : withAuthorization(input, init, `Bearer ${token}`);
+      const response = await doFetch(input, headers);
+      const nonce = signer ? readNonce(response) : undefined;
+      if (nonce !== undefined) nonces.set(requestUrl.origin, nonce);
       if (!CHALLENGE_STATUSES.has(response.status)) return response;
 
       let challenge: BearerChallenge | undefined;
       if (response.headers.has('www-authenticate')) {
-        const result = verifyChallenge(response, { ...verify, requestUrl });
+        const result = verifyChallenge(response, {
+          ...verify,
+          requestUrl,
+          schemes,
+        });
         if (result.trusted) {
           challenge = result.challenge;
         } else if (result.reason !== 'no_bearer_challenge') {
@@ -255,14 +329,46 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
         }
       }
 
-      const decision = decideClientAction(response.status, challenge, attempt);
-      if (decision.retry === 'no' || attempt >= maxRetries || !replayable) {
+      const decision = decideClientAction(response.status, challenge, retries);
+      if (decision.key === 'use_dpop_nonce') {
+        // RFC 9449 section 9: one more try with the nonce just received, same token.
+        if (
+          signer === undefined ||
+          challenge?.scheme !== 'DPoP' ||
+          response.status !== 401 ||
+          nonce === undefined ||
+          nonceRetried ||
+          !replayable
+        ) {
+          return response;
+        }
+        nonceRetried = true;
+        await discard(response);
+        onRetry?.({
+          attempt: sent + 1,
+          status: response.status,
+          challenge,
+          decision,
+          delayMs: 0,
+        });
+        continue;
+      }
+      if (
+        signer &&
+        challenge?.scheme === 'DPoP' &&
+        challenge.algs !== undefined &&
+        !challenge.algs.includes(signer.algorithm)
+      ) {
         return response;
       }
+      if (decision.retry === 'no' || retries >= maxRetries || !replayable) {
+        return response;
+      }
+      retries++;
       await discard(response);
       const delayMs = decision.retry === 'after_delay' ? backoff(delayed++) : 0;
       onRetry?.({
-        attempt: attempt + 1,
+        attempt: sent + 1,
         status: response.status,
         challenge,
         decision,
@@ -276,6 +382,7 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
       const { challenge: _previous, ...kept } = tokenRequest;
       tokenRequest = { ...kept, forceRefresh: false, ...decision.token };
       if (challenge !== undefined) tokenRequest.challenge = challenge;
+      token = undefined;
     }
   };
 }

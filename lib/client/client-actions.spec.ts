@@ -26,6 +26,7 @@ describe('CLIENT_ACTIONS', () => {
       insufficient_access: [403, 'switch_account_or_request_access'],
       insufficient_claims: [401, 'reauthorize_with_claims'],
       insufficient_user_authentication: [401, 'step_up'],
+      use_dpop_nonce: [401, 'retry_with_dpop_nonce'],
       authentication_required: [401, 'authenticate'],
       server_error: [500, 'retry_later'],
     } satisfies Record<ClientActionKey, unknown>);
@@ -156,6 +157,28 @@ describe('decideClientAction', () => {
         0,
       ).retry,
     ).toBe('no');
+  });
+
+  it('use_dpop_nonce: retry at once with the same token, whatever the attempt', () => {
+    const c = challenge({ scheme: 'DPoP', error: 'use_dpop_nonce' });
+    for (const attempt of [0, 1, 5]) {
+      expect(decideClientAction(401, c, attempt)).toEqual({
+        key: 'use_dpop_nonce',
+        action: 'retry_with_dpop_nonce',
+        retry: 'now',
+        report: false,
+      });
+    }
+  });
+
+  it('invalid_dpop_proof: a new token (and so a new proof) once, as any 401 without a known code', () => {
+    const c = challenge({ scheme: 'DPoP', error: 'invalid_dpop_proof' });
+    expect(decideClientAction(401, c, 0)).toMatchObject({
+      key: 'authentication_required',
+      retry: 'now',
+      token: { forceRefresh: true },
+    });
+    expect(decideClientAction(401, c, 1).retry).toBe('no');
   });
 
   it('anything else: none', () => {

@@ -19,6 +19,8 @@ export type ClientAction =
   | 'reauthorize_with_claims'
   /** Authenticate the user again as `acr_values` / `max_age` say (RFC 9470). */
   | 'step_up'
+  /** Send the request again with a DPoP proof carrying the response's `DPoP-Nonce`. */
+  | 'retry_with_dpop_nonce'
   /** Use another account or ask for access to the resource. */
   | 'switch_account_or_request_access'
   /** The service failed; retry the request later. */
@@ -32,6 +34,8 @@ export type ClientActionKey =
   | 'insufficient_access'
   | 'insufficient_claims'
   | 'insufficient_user_authentication'
+  /** RFC 9449 section 9: the DPoP proof must carry the server's nonce. */
+  | 'use_dpop_nonce'
   /** 401 whose challenge has no `error` (RFC 6750 section 3.1: no credentials seen). */
   | 'authentication_required'
   /** 500: "An internal error has occurred at the service. Retry the request." */
@@ -51,7 +55,8 @@ export interface ClientActionEntry {
  * The client action for each error, as data. The rows for `invalid_request`,
  * `invalid_token`, `insufficient_scope`, `insufficient_access` and 500 follow the seed's
  * table; `insufficient_claims` is Azure AD's claims challenge (continuous access
- * evaluation); `insufficient_user_authentication` is RFC 9470 section 3.
+ * evaluation); `insufficient_user_authentication` is RFC 9470 section 3; `use_dpop_nonce`
+ * is RFC 9449 section 9.
  */
 export const CLIENT_ACTIONS: Readonly<
   Record<ClientActionKey, ClientActionEntry>
@@ -91,6 +96,12 @@ export const CLIENT_ACTIONS: Readonly<
     action: 'step_up',
     description:
       'Authenticate the user again as acr_values and max_age require, then use the new token.',
+  },
+  use_dpop_nonce: {
+    status: 401,
+    action: 'retry_with_dpop_nonce',
+    description:
+      'Send the request again, once, with a new DPoP proof carrying the DPoP-Nonce of the response.',
   },
   authentication_required: {
     status: 401,
@@ -140,6 +151,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<ClientActionKey>([
   'insufficient_access',
   'insufficient_claims',
   'insufficient_user_authentication',
+  'use_dpop_nonce',
 ]);
 
 function keyFor(
@@ -182,6 +194,8 @@ function decide(
  *   `scope` there is nothing better to ask for, so no retry.
  * - `insufficient_claims` and `insufficient_user_authentication`: retry once with a token
  *   that carries the challenge's `claims`, or `acr_values` / `max_age`.
+ * - `use_dpop_nonce`: retry at once with the same token and a proof carrying the
+ *   response's `DPoP-Nonce`, whatever `attempt` is; the caller does so once per request.
  * - A 401 without an error code: retry once with a fresh token.
  * - 500: retry after a delay with the same token.
  * - `invalid_request`, `insufficient_access` and anything else: no retry.
@@ -203,6 +217,8 @@ export function decideClientAction(
       return decide(key, 'no');
     case 'server_error':
       return decide(key, 'after_delay');
+    case 'use_dpop_nonce':
+      return decide(key, 'now');
     case 'invalid_token':
       return first
         ? decide(key, 'now', { forceRefresh: true })

@@ -19,9 +19,11 @@ describe('nestjs-bearer/client entry point', () => {
       'CLIENT_ACTIONS',
       'ChallengeParseError',
       'UntrustedChallengeError',
+      'computeJwkThumbprint',
       'createBearerFetch',
       'decideClientAction',
       'formatChallenge',
+      'generateDpopKeyPair',
       'parseChallenges',
       'verifyChallenge',
     ]);

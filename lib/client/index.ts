@@ -1,7 +1,8 @@
 /**
  * The client side of nestjs-bearer (`nestjs-bearer/client`): read a resource server's
  * `WWW-Authenticate` challenges safely and act on them, as the Azure AD page "Errors from
- * Secured Resources" asks of clients. No Nest dependency.
+ * Secured Resources" asks of clients, and send DPoP-bound tokens (RFC 9449). No Nest
+ * dependency.
  */
 export {
   AZURE_AUTHORITY_HOSTS,
@@ -32,6 +33,12 @@ export type {
   GetTokenRequest,
   RetryEvent,
 } from './bearer-fetch.js';
+export { computeJwkThumbprint, generateDpopKeyPair } from './dpop-signer.js';
+export type {
+  DpopAlgorithm,
+  DpopClientOptions,
+  DpopKeyInfo,
+} from './dpop-signer.js';
 export {
   ChallengeParseError,
   formatChallenge,
