@@ -535,6 +535,9 @@ describe('createBearerFetch against a local API', () => {
       { maxRetries: 1.5 },
       { baseDelayMs: 0 },
       { baseDelayMs: 100, maxDelayMs: 50 },
+      { verify: { resource: 'orders' } },
+      { verify: { resource: 'api://orders?x' } },
+      { verify: { trustedAuthorityHosts: ['https://login.example.com'] } },
     ]) {
       expect(() =>
         createBearerFetch({

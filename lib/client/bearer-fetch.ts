@@ -6,6 +6,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import {
+  checkVerifyOptions,
   verifyChallenge,
   type BearerChallenge,
   type ChallengeScheme,
@@ -258,6 +259,7 @@ export function createBearerFetch(options: BearerFetchOptions): BearerFetch {
   const dpop = options.dpop ?? false;
   const signer = dpop === false ? undefined : DpopSigner.create(dpop);
   const schemes: ChallengeScheme[] = signer ? ['DPoP', 'Bearer'] : ['Bearer'];
+  checkVerifyOptions({ ...verify, schemes });
   // The last DPoP-Nonce of each origin (RFC 9449 section 8): the next proof carries it.
   const nonces = new Map<string, string>();
 

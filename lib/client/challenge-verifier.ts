@@ -610,6 +610,30 @@ function verifyOne(
   return { trusted: true, challenge };
 }
 
+function resolveOptions(
+  options: Omit<VerifyOptions, 'requestUrl'>,
+): Omit<VerifyContext, 'api'> {
+  return {
+    hosts: normalizeHosts(
+      options.trustedAuthorityHosts ?? AZURE_AUTHORITY_HOSTS,
+    ),
+    allowedIds: options.allowedResourceIds ?? [],
+    resource: checkResource(options.resource),
+    expectedTenant: options.expectedTenant,
+  };
+}
+
+/**
+ * Checks the options of {@link verifyChallenge} but `requestUrl`, so that a wrapper such as
+ * `createBearerFetch` reports a bad one when it is made. Throws `TypeError`.
+ */
+export function checkVerifyOptions(
+  options: Omit<VerifyOptions, 'requestUrl'>,
+): void {
+  resolveOptions(options);
+  checkSchemes(options.schemes);
+}
+
 /**
  * Finds the Bearer challenge (and, with `schemes`, the DPoP one) in a `WWW-Authenticate`
  * value (or in a `Headers` or `Response`) and checks it as the Azure AD page "Errors from
@@ -644,12 +668,7 @@ export function verifyChallenge(
 ): VerifyResult {
   const ctx: VerifyContext = {
     api: toRequestUrl(options.requestUrl),
-    hosts: normalizeHosts(
-      options.trustedAuthorityHosts ?? AZURE_AUTHORITY_HOSTS,
-    ),
-    allowedIds: options.allowedResourceIds ?? [],
-    resource: checkResource(options.resource),
-    expectedTenant: options.expectedTenant,
+    ...resolveOptions(options),
   };
   const schemes = checkSchemes(options.schemes);
   const names = schemes.join(' or ');

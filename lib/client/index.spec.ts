@@ -83,7 +83,7 @@ async function readmeExample(
       }),
     verify: {
       expectedTenant: 'contoso.onmicrosoft.com',
-      allowedResourceIds: ['api://orders'],
+      resource: 'api://orders', // the API's App ID URI: its challenges' bare scopes are its own
     },
   });
   try {
@@ -139,6 +139,32 @@ describe('README example', () => {
     );
     expect(res?.status).toBe(200);
     expect(warnings).toEqual([]);
+  });
+
+  it("qualifies a bare scope with the API's resource, refuses Microsoft Graph's", async () => {
+    const authorization_uri =
+      'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize';
+    challenge = formatChallenge({
+      authorization_uri,
+      error: 'insufficient_scope',
+      scope: 'Orders.Read',
+    });
+    const warnings: string[] = [];
+    const res = await readmeExample(tokens, `${base}/api/orders`, (m) =>
+      warnings.push(m),
+    );
+    expect(res?.status).toBe(200);
+    challenge = formatChallenge({
+      authorization_uri,
+      error: 'insufficient_scope',
+      scope: '00000003-0000-0000-c000-000000000000/.default',
+    });
+    expect(
+      await readmeExample(tokens, `${base}/api/orders`, (m) =>
+        warnings.push(m),
+      ),
+    ).toBeUndefined();
+    expect(warnings).toEqual(['refused a challenge: scope_untrusted_resource']);
   });
 
   it('refuses a challenge from a foreign authority', async () => {
