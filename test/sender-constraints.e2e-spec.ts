@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   AuthModule,
+  BearerAuthenticator,
   BearerAuthGuard,
   Principal,
   Public,
@@ -415,6 +416,45 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
     });
   },
 );
+
+describe('the cost of a DPoP request', () => {
+  it('stays synchronous on a cached token with the memory replay cache (no promise)', async () => {
+    const { app, url } = await start(
+      'express',
+      options({
+        dpop: { mode: 'allowed', origins: ['https://api.example.com'] },
+      }),
+    );
+    try {
+      const client = await DpopKey.create('ES256');
+      const jwt = await token({ cnf: { jkt: client.jkt } });
+      const authenticator = app.get(BearerAuthenticator);
+      const request = async () => ({
+        method: 'GET',
+        url: '/whoami',
+        headers: await client.headers(jwt, {
+          htm: 'GET',
+          htu: 'https://api.example.com/whoami',
+        }),
+      });
+      // The second verification caches the token; the third is a hit.
+      await authenticator.authenticate(await request());
+      await authenticator.authenticate(await request());
+      const outcome = authenticator.authenticate(await request());
+      expect(outcome).not.toBeInstanceOf(Promise);
+      expect(() =>
+        authenticator.authenticate({
+          method: 'GET',
+          url: '/whoami',
+          headers: { authorization: `DPoP ${jwt}` },
+        }),
+      ).toThrow('The request carries no DPoP proof.');
+      expect(url).toMatch(/^http:/);
+    } finally {
+      await app.close();
+    }
+  });
+});
 
 describe('introspected opaque tokens carry their binding (RFC 7662 cnf)', () => {
   it('binds an opaque token by the cnf of the introspection answer', async () => {

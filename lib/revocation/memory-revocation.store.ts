@@ -77,6 +77,10 @@ export class MemoryRevocationStore implements RevocationStore {
 
   // eslint-disable-next-line @typescript-eslint/require-await
   async addIfAbsent(key: string, expiresAt: number): Promise<boolean> {
+    return this.addIfAbsentNow(key, expiresAt);
+  }
+
+  addIfAbsentNow(key: string, expiresAt: number): boolean {
     const candidate = {
       jti: key,
       sub: undefined,

@@ -66,6 +66,12 @@ export interface RevocationStore {
    */
   addIfAbsent(key: string, expiresAt: number): Promise<boolean>;
   /**
+   * {@link addIfAbsent} answered at once, for a store that keeps one-time values in this
+   * process (the memory store); the DPoP check then needs no promise.
+   * @throws RevocationStoreFullError when the store has no room.
+   */
+  addIfAbsentNow?(key: string, expiresAt: number): boolean;
+  /**
    * Resolves once the store can answer (a shared store's first sync), or after
    * `timeoutMs`; never rejects. The module waits for it at start.
    */

@@ -160,7 +160,10 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
   };
 
   /** RFC 9449 section 7.1: the proof, its key binding, the nonce, then the replay. */
-  private checkProof(jkt: string, details: VerificationDetails): Promise<void> {
+  private checkProof(
+    jkt: string,
+    details: VerificationDetails,
+  ): void | Promise<void> {
     const { request } = details;
     const proofs = dpopHeaders(request);
     if (proofs.length === 0) throw new InvalidDpopProofError('missing');
@@ -199,15 +202,25 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
     const expiresAt = Math.ceil(
       proof.iat + dpop.iatWindow + 2 * clockTolerance,
     );
-    return store.addIfAbsent(`dpop:${jkt}:${proof.jti}`, expiresAt).then(
-      (fresh) => {
-        if (!fresh) throw new InvalidDpopProofError('replayed');
-      },
-      (error: unknown) => {
-        throw new AuthServerError('the DPoP replay cache cannot answer', {
-          cause: error,
-        });
-      },
-    );
+    const key = `dpop:${jkt}:${proof.jti}`;
+    const unavailable = (error: unknown): never => {
+      throw new AuthServerError('the DPoP replay cache cannot answer', {
+        cause: error,
+      });
+    };
+    // The memory store answers at once, so the request stays on the synchronous path.
+    if (store.addIfAbsentNow !== undefined) {
+      let fresh: boolean;
+      try {
+        fresh = store.addIfAbsentNow(key, expiresAt);
+      } catch (error) {
+        return unavailable(error);
+      }
+      if (!fresh) throw new InvalidDpopProofError('replayed');
+      return;
+    }
+    return store.addIfAbsent(key, expiresAt).then((fresh) => {
+      if (!fresh) throw new InvalidDpopProofError('replayed');
+    }, unavailable);
   }
 }
