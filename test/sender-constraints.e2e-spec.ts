@@ -25,6 +25,7 @@ import {
   AuthModule,
   BearerAuthenticator,
   BearerAuthGuard,
+  InvalidDpopProofError,
   Principal,
   Public,
   type AuthModuleOptions,
@@ -448,7 +449,7 @@ describe('the cost of a DPoP request', () => {
           url: '/whoami',
           headers: { authorization: `DPoP ${jwt}` },
         }),
-      ).toThrow('The request carries no DPoP proof.');
+      ).toThrow(InvalidDpopProofError);
       expect(url).toMatch(/^http:/);
     } finally {
       await app.close();
