@@ -246,7 +246,9 @@ describe('options refused at start', () => {
     ['jwksUri', () => ({ ...base(), jwksUri: 'ftp://example.com/keys' })],
     ['tokenLocations', () => ({ ...base(), tokenLocations: ['cookie'] })],
     ['jwks.timeout', () => ({ ...base(), jwks: { timeout: 1 } })],
-    ['issuers', () => ({ ...base(), issuers: [jwks.issuer] })],
+    // A list entry is a configuration object, not a bare URL.
+    ['issuers[0]', () => ({ ...base(), issuers: [jwks.issuer] })],
+    ['issuerz', () => ({ ...base(), issuerz: [jwks.issuer] })],
   ])('forRoot: names "%s", when forRoot() is called', (option, options) => {
     let error: unknown;
     try {
