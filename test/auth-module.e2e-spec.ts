@@ -252,7 +252,7 @@ describe('options refused at start', () => {
   ])('forRoot: names "%s", when forRoot() is called', (option, options) => {
     let error: unknown;
     try {
-      AuthModule.forRoot(options() as unknown as AuthModuleOptions);
+      AuthModule.forRoot(options());
     } catch (e) {
       error = e;
     }
