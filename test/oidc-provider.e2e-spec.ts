@@ -13,7 +13,9 @@ import { SampleAppProcess } from './support/sample-app-process.js';
 
 const RESOURCE = 'api://sample';
 const OTHER_RESOURCE = 'api://other';
-const SCOPES = 'documents.read documents.write';
+/** The sample app's second resource (`GET /reports`, `@Resource()`). */
+const REPORTS_RESOURCE = 'api://reports';
+const SCOPES = 'documents.read documents.write reports.read';
 const CLIENTS = {
   reader: 'reader-secret',
   admin: 'admin-secret',
@@ -89,6 +91,7 @@ describe('with oidc-provider as the authorization server', () => {
     app = await SampleAppProcess.start({
       AUTH_ISSUER: issuer,
       AUTH_AUDIENCE: RESOURCE,
+      AUTH_REPORTS_AUDIENCE: REPORTS_RESOURCE,
     });
   });
 
@@ -205,5 +208,28 @@ describe('with oidc-provider as the authorization server', () => {
     expect(res.headers['www-authenticate']).toBe(
       `Bearer authorization_uri="${discovery.authorization_endpoint}"`,
     );
+  });
+
+  it('binds tokens for two resources to their own routes (RFC 8707 and @Resource())', async () => {
+    const forReports = await getToken(
+      'reader',
+      'documents.read reports.read',
+      REPORTS_RESOURCE,
+    );
+    const [, payload] = forReports.split('.').slice(0, 2).map(decodeSegment);
+    expect(payload.aud).toBe(REPORTS_RESOURCE);
+    const forDocuments = await getToken(
+      'reader',
+      'documents.read reports.read',
+      RESOURCE,
+    );
+    expect((await get('/reports', forReports)).status).toBe(200);
+    expect((await get('/documents', forDocuments)).status).toBe(200);
+    const crossed = await get('/reports', forDocuments);
+    expect(crossed.status).toBe(401);
+    expect(crossed.headers['www-authenticate']).toContain(
+      `resource_id="${REPORTS_RESOURCE}"`,
+    );
+    expect((await get('/documents', forReports)).status).toBe(401);
   });
 });
