@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import {
   createPublicKey,
   generateKeyPairSync,
+  randomUUID,
+  sign as cryptoSign,
   verify as cryptoVerify,
 } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -54,6 +56,12 @@ const { BearerRevocations } = await importDist(
 );
 const { MemoryRevocationStore } = await importDist(
   'revocation/memory-revocation.store.js',
+);
+const { verifyDpopProof, accessTokenHash } = await importDist(
+  'sender-constraints/dpop-proof.js',
+);
+const { jwkThumbprint, publicKeyMembers } = await importDist(
+  'sender-constraints/jwk-thumbprint.js',
 );
 
 // Keeps results alive so the optimiser cannot drop the work.
@@ -137,6 +145,40 @@ const policy = {
   clockTolerance: 30,
   maxTokenLength: 8192,
   requireAtJwt: false,
+};
+
+// A DPoP proof (RFC 9449 section 4.2) for GET http://bench.local/data and the token above,
+// signed by an ES256 client key with node:crypto.
+const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const { kty, crv, x, y } = dpopKey.publicKey.export({ format: 'jwk' });
+const dpopJwk = { kty, crv, x, y };
+const encode = (value) =>
+  Buffer.from(JSON.stringify(value)).toString('base64url');
+const proofInput = `${encode({ typ: 'dpop+jwt', alg: 'ES256', jwk: dpopJwk })}.${encode(
+  {
+    jti: randomUUID(),
+    htm: 'GET',
+    htu: 'http://bench.local/data',
+    iat: now,
+    ath: Buffer.from(
+      await crypto.subtle.digest('SHA-256', Buffer.from(token)),
+    ).toString('base64url'),
+  },
+)}`;
+const proofSignature = cryptoSign('sha256', Buffer.from(proofInput), {
+  key: dpopKey.privateKey,
+  dsaEncoding: 'ieee-p1363',
+});
+const proof = `${proofInput}.${proofSignature.toString('base64url')}`;
+const proofExpectation = {
+  method: 'GET',
+  path: '/data',
+  origins: ['http://bench.local'],
+  accessToken: token,
+  algorithms: ['ES256'],
+  now,
+  maxAge: 3600,
+  clockTolerance: 30,
 };
 
 // --- cases ------------------------------------------------------------------------------
@@ -260,6 +302,29 @@ if (lib.InvalidTokenError) {
     },
   );
 }
+// What a DPoP request adds to a bearer one (issue goal: about one signature check). The
+// proof is the same every call: verifyDpopProof has no replay check (the caller's).
+if (verifyDpopProof) {
+  verifyDpopProof(proof, proofExpectation);
+  add('dpop', 'verifyDpopProof (one ES256 proof, key imported once)', () =>
+    verifyDpopProof(proof, proofExpectation),
+  );
+}
+const es256Key = { key: dpopKey.publicKey, dsaEncoding: 'ieee-p1363' };
+const proofBytes = Buffer.from(proofInput);
+add('dpop', 'crypto.verify ES256, KeyObject (the signature alone)', () =>
+  cryptoVerify('sha256', proofBytes, es256Key, proofSignature),
+);
+if (jwkThumbprint && publicKeyMembers) {
+  const members = publicKeyMembers(dpopJwk);
+  add('dpop', 'jwkThumbprint (RFC 7638, P-256 key)', () =>
+    jwkThumbprint(members),
+  );
+}
+if (accessTokenHash)
+  add('dpop', 'accessTokenHash (ath: sha256 of the token)', () =>
+    accessTokenHash(token),
+  );
 add('verify', 'crypto.verify RS256, KeyObject', () =>
   cryptoVerify('RSA-SHA256', signingInput, keyObject, signatureBytes),
 );
@@ -295,6 +360,13 @@ console.log('| --- | --- | ---: | ---: |');
 for (const { group, name, ns } of rows) {
   console.log(
     `| ${group} | ${name} | ${ns.toFixed(0)} | ${Math.round(1e9 / ns).toLocaleString('en-US')} |`,
+  );
+}
+const proofRow = rows.find((r) => r.name.startsWith('verifyDpopProof'));
+const es256Row = rows.find((r) => r.name.startsWith('crypto.verify ES256'));
+if (proofRow && es256Row) {
+  console.log(
+    `\nverifyDpopProof costs ${(proofRow.ns / es256Row.ns).toFixed(2)}x its ES256 signature check.`,
   );
 }
 if (pemRow && keyRow) {

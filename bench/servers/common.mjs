@@ -3,7 +3,8 @@
 //
 // Environment: PORT (0 picks a free port), ISSUER, AUDIENCE, JWKS_URI.
 // On start the server prints one line `READY {"port":…,"pid":…}` on stdout.
-// It exits on SIGTERM/SIGINT (printing `STATS {"maxRSS":…}` first), when its stdin
+// It exits on SIGTERM/SIGINT (printing `STATS {"maxRSS":…}` first, with whatever `serve`'s
+// `stats` option adds), when its stdin
 // closes (the driver died), and after BENCH_MAX_LIFETIME_MS in any case.
 import 'reflect-metadata';
 import { Controller, Get, Module } from '@nestjs/common';
@@ -55,23 +56,30 @@ export function createAppModule({
   return AppModule;
 }
 
-function printStatsAndExit(code) {
+function printStatsAndExit(code, stats) {
   const { maxRSS } = process.resourceUsage();
   process.stdout.write(
-    `STATS ${JSON.stringify({ maxRSS: maxRSS * 1024 })}\n`,
+    `STATS ${JSON.stringify({ ...stats(), maxRSS: maxRSS * 1024 })}\n`,
     () => process.exit(code),
   );
 }
 
-/** Boots the app, lets `configure(app)` add Express middleware, listens, reports READY. */
-export async function serve(AppModule, configure = () => undefined) {
+/**
+ * Boots the app, lets `configure(app)` add Express middleware, listens, reports READY.
+ * `stats()` adds its fields to the STATS line.
+ */
+export async function serve(
+  AppModule,
+  configure = () => undefined,
+  { stats = () => ({}) } = {},
+) {
   // The watchdogs come first, so a server that fails to boot still cannot outlive the driver.
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));
   process.stdin.resume();
   setTimeout(() => process.exit(0), MAX_LIFETIME_MS).unref();
-  process.on('SIGTERM', () => printStatsAndExit(0));
-  process.on('SIGINT', () => printStatsAndExit(0));
+  process.on('SIGTERM', () => printStatsAndExit(0, stats));
+  process.on('SIGINT', () => printStatsAndExit(0, stats));
 
   const app = await NestFactory.create(AppModule, {
     logger: ['error', 'warn'],

@@ -82,7 +82,7 @@ export async function startIssuer() {
 
 async function sign(
   issuer,
-  { key = issuer.privateKey, kid = KID, expiresIn = 3600, sub } = {},
+  { key = issuer.privateKey, kid = KID, expiresIn = 3600, sub, claims } = {},
 ) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
@@ -90,6 +90,7 @@ async function sign(
     client_id: 'bench-client',
     sub,
     jti: randomUUID(),
+    ...claims,
   })
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid })
     .setIssuer(issuer.url)
@@ -102,6 +103,11 @@ async function sign(
 /** One valid token, `exp` an hour ahead. */
 export function mintValid(issuer, i = 0) {
   return sign(issuer, { sub: `user-${i}` });
+}
+
+/** One valid token bound to a DPoP key (`cnf.jkt`, RFC 9449 section 6.1), `exp` an hour ahead. */
+export function mintDpopBound(issuer, jkt) {
+  return sign(issuer, { sub: 'dpop-user', claims: { cnf: { jkt } } });
 }
 
 /** `count` distinct valid tokens (different `sub` and `jti`), `exp` an hour ahead. */
