@@ -8,7 +8,11 @@ import {
 } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { VERIFIABLE_ALGORITHMS, verifyJwsSignature } from './token-verifier.js';
+import {
+  p1363ToDer,
+  VERIFIABLE_ALGORITHMS,
+  verifyJwsSignature,
+} from './token-verifier.js';
 
 interface KeyPair {
   readonly publicKey: KeyObject;
@@ -511,5 +515,42 @@ describe('verifyJwsSignature', () => {
         ).toBe(false);
       }
     });
+  });
+});
+
+describe('p1363ToDer', () => {
+  it('writes minimal INTEGERs: leading zeros dropped, a sign byte before a high bit', () => {
+    const r = Buffer.alloc(32);
+    r[31] = 1;
+    const s = Buffer.alloc(32, 0xff);
+    expect(p1363ToDer(Buffer.concat([r, s])).toString('hex')).toBe(
+      `3026020101022100${'ff'.repeat(32)}`,
+    );
+    // Zero is one zero byte, never an empty INTEGER.
+    expect(p1363ToDer(Buffer.alloc(64)).toString('hex')).toBe(
+      '3006020100020100',
+    );
+  });
+
+  it('uses the long length form when the SEQUENCE exceeds 127 bytes (P-521)', () => {
+    const der = p1363ToDer(Buffer.alloc(132, 0x80));
+    expect(der.subarray(0, 3).toString('hex')).toBe('30818a');
+    expect(der.length).toBe(3 + 0x8a);
+  });
+
+  it.each([
+    ['prime256v1', 'sha256'],
+    ['secp384r1', 'sha384'],
+    ['secp521r1', 'sha512'],
+  ])('verifies 300 real %s signatures after conversion', (namedCurve, hash) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve });
+    for (let i = 0; i < 300; i++) {
+      const data = Buffer.from(`message ${i}`);
+      const signature = sign(hash, data, {
+        key: privateKey,
+        dsaEncoding: 'ieee-p1363',
+      });
+      expect(verify(hash, data, publicKey, p1363ToDer(signature))).toBe(true);
+    }
   });
 });

@@ -18,8 +18,42 @@ interface AlgorithmEntry {
   readonly fits: (key: KeyObject) => boolean;
   /** The exact signature length in bytes, where the algorithm alone fixes it (ECDSA). */
   readonly signatureLength: number | undefined;
-  /** The key argument of `crypto.verify`: the key alone, or with padding or encoding. */
+  /** The key argument of `crypto.verify`: the key alone, or with padding. */
   readonly input: (key: KeyObject) => KeyObject | VerifyKeyObjectInput;
+  /**
+   * ECDSA: the JWS carries R || S (RFC 7518 section 3.4), re-encoded as the DER structure
+   * OpenSSL reads natively. On Node 24 that is about a quarter faster than passing
+   * `dsaEncoding: 'ieee-p1363'`, which makes Node prepare the key on every call.
+   */
+  readonly fromP1363: boolean;
+}
+
+/** One unsigned big-endian integer as a DER INTEGER: minimal, with a sign byte if needed. */
+function derInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const value = bytes.subarray(start);
+  const pad = (value[0] & 0x80) !== 0 ? 1 : 0;
+  const out = Buffer.allocUnsafe(2 + pad + value.length);
+  out[0] = 0x02;
+  out[1] = pad + value.length;
+  if (pad === 1) out[2] = 0;
+  value.copy(out, 2 + pad);
+  return out;
+}
+
+/** R || S (two halves of equal length) as a DER `SEQUENCE { INTEGER r, INTEGER s }`. */
+export function p1363ToDer(signature: Buffer): Buffer {
+  const half = signature.length >> 1;
+  const r = derInteger(signature.subarray(0, half));
+  const s = derInteger(signature.subarray(half));
+  const length = r.length + s.length;
+  // P-521 needs the long form: its SEQUENCE can exceed 127 bytes.
+  const head =
+    length < 0x80
+      ? Buffer.from([0x30, length])
+      : Buffer.from([0x30, 0x81, length]);
+  return Buffer.concat([head, r, s], head.length + length);
 }
 
 // RFC 7518 section 3.3 and 3.5: "a key of size 2048 bits or larger MUST be used".
@@ -57,18 +91,24 @@ const withPss = (key: KeyObject): VerifyKeyObjectInput => ({
   saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
 });
 
-// RFC 7518 section 3.4: a JWS carries R || S, not the DER structure OpenSSL defaults to.
-const withP1363 = (key: KeyObject): VerifyKeyObjectInput => ({
-  key,
-  dsaEncoding: 'ieee-p1363',
-});
-
 function rsa(hash: string): AlgorithmEntry {
-  return { hash, fits: fitsRsa, signatureLength: undefined, input: keyAlone };
+  return {
+    hash,
+    fits: fitsRsa,
+    signatureLength: undefined,
+    input: keyAlone,
+    fromP1363: false,
+  };
 }
 
 function pss(hash: string): AlgorithmEntry {
-  return { hash, fits: fitsRsaPss, signatureLength: undefined, input: withPss };
+  return {
+    hash,
+    fits: fitsRsaPss,
+    signatureLength: undefined,
+    input: withPss,
+    fromP1363: false,
+  };
 }
 
 function ecdsa(
@@ -80,7 +120,8 @@ function ecdsa(
     hash,
     fits: fitsCurve(namedCurve),
     signatureLength,
-    input: withP1363,
+    input: keyAlone,
+    fromP1363: true,
   };
 }
 
@@ -102,6 +143,7 @@ const ALGORITHMS: ReadonlyMap<string, AlgorithmEntry> = new Map([
       fits: fitsEdwards,
       signatureLength: undefined,
       input: keyAlone,
+      fromP1363: false,
     },
   ],
 ]);
@@ -181,7 +223,12 @@ export function verifyJwsSignature(
     }
     // Every character is base64url or a dot (checked above), so latin1 gives its ASCII bytes.
     const data = Buffer.from(token.slice(0, dot), 'latin1');
-    return verify(entry.hash, data, entry.input(key), signature);
+    return verify(
+      entry.hash,
+      data,
+      entry.input(key),
+      entry.fromP1363 ? p1363ToDer(signature) : signature,
+    );
   } catch {
     // OpenSSL refuses some inputs (a key restricted to another hash) by throwing.
     return false;
