@@ -24,6 +24,7 @@ import {
   type TokenRequest,
 } from './token-extractor.js';
 import {
+  checkAudience,
   checkDecodedToken,
   decodeToken,
   inspectToken,
@@ -125,6 +126,15 @@ export function acceptedSchemes(options: ResolvedAuthOptions): AuthScheme[] {
   }
 }
 
+/** Whether the request's `Authorization` value starts with the `DPoP` scheme. */
+function namesDpopScheme(request: CredentialRequest): boolean {
+  const raw = request.headers.authorization;
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  if (typeof value !== 'string') return false;
+  const start = value.search(/\S/);
+  return start !== -1 && /^dpop(?: |$)/i.test(value.slice(start, start + 5));
+}
+
 /** A short, irreversible fingerprint of a token for logs; the token itself is never logged. */
 export function fingerprintToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url').slice(0, 16);
@@ -151,6 +161,7 @@ export function toBearerError(error: unknown): BearerError {
 export class BearerAuthenticator {
   protected readonly logger = new Logger('nestjs-bearer');
   private readonly extractOptions: ExtractOptions;
+  private readonly dpopOn: boolean;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly cacheMaxAgeMs: number;
   private readonly hooks: VerificationHook[] = [];
@@ -167,6 +178,7 @@ export class BearerAuthenticator {
     @Optional() issuers?: IssuerRegistry,
   ) {
     this.issuers = issuers ?? new IssuerRegistry(options, keys);
+    this.dpopOn = options.dpop.mode !== 'off';
     this.extractOptions = {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
@@ -202,6 +214,29 @@ export class BearerAuthenticator {
       : this.options.audiences;
   }
 
+  /**
+   * The audience check of one route: its own `@Resource()`, else (when some route has
+   * one, so the token policy admitted those audiences too) the issuer's audiences.
+   *
+   * @throws InvalidTokenError (`audience`) when the token is for another resource.
+   */
+  assertAudience(
+    principal: BearerPrincipal,
+    resource: string | undefined,
+  ): void {
+    const aud = principal.claims.aud;
+    if (resource !== undefined) {
+      if (!checkAudience(aud, [resource])) {
+        throw new InvalidTokenError('audience');
+      }
+    } else if (
+      this.resources.size > 0 &&
+      !checkAudience(aud, this.audiencesOf(principal.claims))
+    ) {
+      throw new InvalidTokenError('audience');
+    }
+  }
+
   /** Whether some route has its own resource, so every route checks its audience. */
   get hasResources(): boolean {
     return this.resources.size > 0;
@@ -231,7 +266,14 @@ export class BearerAuthenticator {
     request: CredentialRequest,
   ): Authentication | Promise<Authentication> {
     const extracted = extractToken(request, this.extractOptions);
-    if (!extracted.ok) return this.fail(extracted.error, undefined);
+    if (!extracted.ok) {
+      // A malformed `DPoP` credential is answered on the DPoP challenge (RFC 9449 section 7.1).
+      return this.fail(
+        extracted.error,
+        undefined,
+        this.dpopOn && namesDpopScheme(request) ? 'DPoP' : undefined,
+      );
+    }
     const { token, location, scheme } = extracted;
     const call: VerificationCall = { request, scheme, responseHeaders: {} };
     const principal = this.verifyCall(token, call);

@@ -29,7 +29,6 @@ import { transportContextOf, type TransportContext } from './contexts/index.js';
 import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
 import { publishAuthenticated, publishRefused } from './diagnostics.js';
 import { markAuthenticated } from './request-state.js';
-import { checkAudience } from './token-policy.js';
 import {
   resolveRouteRequirements,
   type RouteRequirements,
@@ -182,19 +181,7 @@ export class BearerGuard implements CanActivate {
     route: RouteRequirements,
     principal: BearerPrincipal,
   ): void {
-    if (route.resource !== undefined) {
-      if (!checkAudience(principal.claims.aud, [route.resource])) {
-        throw new InvalidTokenError('audience');
-      }
-    } else if (
-      this.authenticator.hasResources &&
-      !checkAudience(
-        principal.claims.aud,
-        this.authenticator.audiencesOf(principal.claims),
-      )
-    ) {
-      throw new InvalidTokenError('audience');
-    }
+    this.authenticator.assertAudience(principal, route.resource);
   }
 
   private admitAuthentication(

@@ -12,6 +12,7 @@ import {
 } from './support/jwks-server.js';
 import { SampleAppProcess } from './support/sample-app-process.js';
 import { mintToken } from './support/tokens.js';
+import { open, refused } from './support/ws-client.js';
 
 const AUDIENCE = 'api://documents';
 const REPORTS = 'api://reports';
@@ -77,6 +78,23 @@ describe.each(['express', 'fastify'])(
       expect(res.headers['www-authenticate']).toContain(
         'error="invalid_token", error_description="The access token is not intended for this resource."',
       );
+    });
+
+    it('refuses a reports token at the WebSocket upgrade, before the socket opens', async () => {
+      const wsUrl = `ws://127.0.0.1:${app.port}/ws`;
+      const refusal = await refused(
+        wsUrl,
+        bearer(await token(REPORTS, 'documents.read')),
+      );
+      expect(refusal.status).toBe(401);
+      expect(refusal.headers['www-authenticate']).toContain(
+        'The access token is not intended for this resource.',
+      );
+      const socket = await open(
+        wsUrl,
+        bearer(await token(AUDIENCE, 'documents.read')),
+      );
+      await socket.close();
     });
 
     it('refuses a reports token on the other routes, and a missing scope with 403', async () => {

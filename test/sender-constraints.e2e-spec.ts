@@ -418,6 +418,30 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
   },
 );
 
+describe('a malformed DPoP credential', () => {
+  it.each([
+    ['DPoP', 'The access token is missing.'],
+    ['dpop a b', 'The access token is malformed.'],
+    [`DPoP ${'a'.repeat(9000)}`, 'The access token is too long.'],
+  ])(
+    '%s: the error is on the DPoP challenge',
+    async (authorization, description) => {
+      const { app, url } = await start('express', options({ dpop: 'allowed' }));
+      try {
+        const res = await send(`${url}/whoami`, { headers: { authorization } });
+        expect(res.status).toBe(401);
+        const header = res.headers['www-authenticate'] as string;
+        expect(header).toContain(
+          `DPoP error="invalid_token", error_description="${description}"`,
+        );
+        expect(header).not.toContain('Bearer error=');
+      } finally {
+        await app.close();
+      }
+    },
+  );
+});
+
 describe('the cost of a DPoP request', () => {
   it('stays synchronous on a cached token with the memory replay cache (no promise)', async () => {
     const { app, url } = await start(

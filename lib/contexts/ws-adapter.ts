@@ -211,13 +211,26 @@ export class BearerWsAdapter extends WsAdapter {
         refuse(error);
         return;
       }
+      // A gateway has no @Resource() of its own: the token must be for the module's audience.
+      const admit = (authentication: Authentication): void => {
+        try {
+          services.authenticator.assertAudience(
+            authentication.principal,
+            undefined,
+          );
+        } catch (error) {
+          refuse(error);
+          return;
+        }
+        open(authentication.principal);
+      };
       if (outcome instanceof Promise) {
         outcome
-          .then((authentication) => open(authentication.principal), refuse)
+          .then(admit, refuse)
           // A failure past the verdict (say, in ws itself) loses this upgrade only.
           .catch(() => socket.destroy());
       } else {
-        open(outcome.principal);
+        admit(outcome);
       }
     };
   }

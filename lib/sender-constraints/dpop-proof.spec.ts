@@ -812,13 +812,30 @@ describe('normalizePath', () => {
     ['/a?x=1', '/a'],
     ['/a#f', '/a'],
     ['/a?x=/../b', '/a'],
-    ['/a/../b', '/b'],
-    ['/a/./b', '/a/b'],
     ['/', '/'],
-    ['/../a', '/a'],
-    ['https://api.example.com/a/../b?q', '/b'],
+    ['/a.b/..c/...', '/a.b/..c/...'],
+    ['/%64ocuments/%7e%2f', '/documents/~%2F'],
   ])('writes %s as %s', (target, path) => {
     expect(normalizePath(target)).toBe(path);
+  });
+
+  // The router serves such a path as sent, not the URI its resolution names.
+  it.each([
+    '/a/../b',
+    '/a/./b',
+    '/../a',
+    '/documents/..',
+    '/a/%2e%2e/b',
+    '/a/%2E/b',
+    'https://api.example.com/a/../b?q',
+  ])('refuses %j, which holds a dot segment', (target) => {
+    expect(normalizePath(target)).toBeUndefined();
+  });
+
+  it('compares percent-encoded unreserved characters as the characters (RFC 3986 section 6.2.2.2)', () => {
+    expect(splitHttpUri('https://x/%64ocuments')?.path).toBe(
+      normalizePath('/documents'),
+    );
   });
 
   it.each(['a', '', '?x', 'ftp://x/a', 'https://u@x/a'])(
@@ -832,6 +849,7 @@ describe('normalizePath', () => {
     fc.assert(
       fc.property(fc.webPath(), (webPath) => {
         const path = webPath.startsWith('/') ? webPath : `/${webPath}`;
+        fc.pre(!/(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path));
         expect(normalizePath(path)).toBe(
           splitHttpUri(`https://api.example.com${path}`)?.path,
         );

@@ -82,16 +82,39 @@ export function splitHttpUri(
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
   if (url.username !== '' || url.password !== '') return undefined;
-  return { origin: `${url.protocol}//${url.host}`, path: url.pathname };
+  return {
+    origin: `${url.protocol}//${url.host}`,
+    path: normalizePercent(url.pathname),
+  };
 }
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * RFC 3986 section 6.2.2.2: a percent-encoded unreserved character is the character
+ * itself, and the hex digits of the others are upper case.
+ */
+function normalizePercent(path: string): string {
+  if (!path.includes('%')) return path;
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (match, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : match.toUpperCase();
+  });
+}
+
+/** A `.` or `..` segment, plain or percent-encoded (`%2e`). */
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 /** A request target's path, normalized as {@link splitHttpUri} normalizes a URI's. */
 export function normalizePath(target: string): string | undefined {
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
+  // The router serves the path as sent: one with dot segments is not the URI a proof names
+  // once they are resolved, so it matches none (RFC 9449 section 4.3, step 9).
+  if (DOT_SEGMENT.test(path)) return undefined;
   if (!path.startsWith('/')) return splitHttpUri(path)?.path;
   try {
-    return new URL(`http://localhost${path}`).pathname;
+    return normalizePercent(new URL(`http://localhost${path}`).pathname);
   } catch {
     return undefined;
   }
