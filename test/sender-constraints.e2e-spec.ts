@@ -27,6 +27,7 @@ import {
   BearerAuthGuard,
   InvalidDpopProofError,
   Principal,
+  UseDpopNonceError,
   Public,
   type AuthModuleOptions,
   type BearerPrincipal,
@@ -418,14 +419,109 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
   },
 );
 
+describe('the service path of a DPoP proof', () => {
+  const htu = 'https://api.example.com/whoami';
+  const origins = ['https://api.example.com'];
+
+  async function authenticatorFor(dpop: AuthModuleOptions['dpop']) {
+    const started = await start('express', options({ dpop }));
+    return { ...started, authenticator: started.app.get(BearerAuthenticator) };
+  }
+
+  it('refuses a proof used twice with the memory replay cache', async () => {
+    const { app, authenticator } = await authenticatorFor({
+      mode: 'required',
+      origins,
+    });
+    try {
+      const client = await DpopKey.create('ES256');
+      const jwt = await token({ cnf: { jkt: client.jkt } });
+      const request = {
+        method: 'GET',
+        url: '/whoami',
+        headers: await client.headers(jwt, { htm: 'GET', htu }),
+      };
+      await authenticator.authenticate(request);
+      await expect(
+        Promise.resolve().then(() => authenticator.authenticate(request)),
+      ).rejects.toMatchObject({
+        code: 'invalid_dpop_proof',
+        description: 'The DPoP proof has already been used.',
+      });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('refuses an unbound token sent with the DPoP scheme as invalid_token', async () => {
+    const { app, authenticator } = await authenticatorFor({
+      mode: 'allowed',
+      origins,
+    });
+    try {
+      const client = await DpopKey.create('ES256');
+      const jwt = await token();
+      await expect(
+        Promise.resolve().then(async () =>
+          authenticator.authenticate({
+            method: 'GET',
+            url: '/whoami',
+            headers: await client.headers(jwt, { htm: 'GET', htu }),
+          }),
+        ),
+      ).rejects.toMatchObject({ code: 'invalid_token' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("accepts the previous slot's nonce and hands out the next one", async () => {
+    const { app, authenticator } = await authenticatorFor({
+      mode: 'required',
+      origins,
+      nonce: {
+        secret: 'a nonce secret of well over 32 characters',
+        lifetime: 10,
+      },
+    });
+    try {
+      const client = await DpopKey.create('ES256');
+      const jwt = await token({ cnf: { jkt: client.jkt } });
+      const request = async (nonce?: string) => ({
+        method: 'GET',
+        url: '/whoami',
+        headers: await client.headers(jwt, { htm: 'GET', htu, nonce }),
+      });
+      const refusal = (await Promise.resolve()
+        .then(async () => authenticator.authenticate(await request()))
+        .catch((error: unknown) => error)) as UseDpopNonceError;
+      expect(refusal).toBeInstanceOf(UseDpopNonceError);
+      const nonce = refusal.responseHeaders['DPoP-Nonce'];
+      // Into the next 10-second slot: the nonce is now the previous slot's.
+      await new Promise((resolve) =>
+        setTimeout(resolve, 10_000 - (Date.now() % 10_000) + 200),
+      );
+      const accepted = await authenticator.authenticate(await request(nonce));
+      expect(accepted.responseHeaders['DPoP-Nonce']).toMatch(/^[\w-]{22}$/);
+      expect(accepted.responseHeaders['DPoP-Nonce']).not.toBe(nonce);
+    } finally {
+      await app.close();
+    }
+  }, 30_000);
+});
+
 describe('a malformed DPoP credential', () => {
   it.each([
-    ['DPoP', 'The access token is missing.'],
-    ['dpop a b', 'The access token is malformed.'],
-    [`DPoP ${'a'.repeat(9000)}`, 'The access token is too long.'],
+    ['empty', 'DPoP', 'The access token is missing.'],
+    ['two words', 'dpop a b', 'The access token is malformed.'],
+    [
+      '9,000 characters',
+      `DPoP ${'a'.repeat(9000)}`,
+      'The access token is too long.',
+    ],
   ])(
     '%s: the error is on the DPoP challenge',
-    async (authorization, description) => {
+    async (_label, authorization, description) => {
       const { app, url } = await start('express', options({ dpop: 'allowed' }));
       try {
         const res = await send(`${url}/whoami`, { headers: { authorization } });
