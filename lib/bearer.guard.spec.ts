@@ -56,6 +56,8 @@ function fakeAuthenticator(
   tokens: Record<string, Record<string, unknown>>,
 ): BearerAuthenticator {
   return {
+    // No @Resource() routes here: every audience the (fake) policy admitted is fine.
+    assertAudience(): void {},
     authenticate(request: CredentialRequest): Authentication {
       const header = request.headers.authorization;
       if (header === undefined) throw new AuthenticationRequiredError();
