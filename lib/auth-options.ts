@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { checkClaimPath } from './claims.js';
 import { applyProfile, type AuthProfile } from './profiles.js';
+import { plainAddress } from './sender-constraints/request-binding.js';
 import {
   TOKEN_LOCATIONS,
   type TokenLocation,
@@ -1173,14 +1174,7 @@ function resolveTrustedProxies(value: unknown): readonly string[] {
     );
   }
   // As the peer address is compared: lower case, an IPv4-mapped IPv6 address as IPv4.
-  return Object.freeze(
-    (value as string[]).map((address) => {
-      const lower = address.toLowerCase();
-      return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4
-        ? lower.slice(7)
-        : lower;
-    }),
-  );
+  return Object.freeze((value as string[]).map(plainAddress));
 }
 
 function resolveCertificateHeader(value: unknown): string | undefined {

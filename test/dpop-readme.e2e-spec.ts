@@ -6,9 +6,8 @@
  */
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -17,6 +16,7 @@ import {
   type AuthModuleOptions,
   type BearerPrincipal,
 } from '../lib/index.js';
+import { makeCertificate } from './support/certificates.js';
 import { DpopKey } from './support/dpop.js';
 import { bearer, send } from './support/http.js';
 import { findFreePort } from './support/sample-app-process.js';
@@ -135,28 +135,7 @@ describe('README "mTLS-bound tokens (RFC 8705)"', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs the example: the proxy-forwarded certificate binds the token', async () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'client.key'),
-        '-out',
-        join(dir, 'client.crt'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=client',
-      ],
-      { stdio: 'ignore' },
-    );
-    const der = new X509Certificate(readFileSync(join(dir, 'client.crt'))).raw;
+    const { der, thumbprint } = makeCertificate(dir, 'client');
     const options: AuthModuleOptions =
       // --- README "mTLS-bound tokens (RFC 8705)" ------------------------------------
       {
@@ -171,7 +150,7 @@ describe('README "mTLS-bound tokens (RFC 8705)"', () => {
     const app = await startApp(options, port);
     try {
       const jwt = await token({
-        'x5t#S256': createHash('sha256').update(der).digest('base64url'),
+        'x5t#S256': thumbprint,
       });
       const url = `http://127.0.0.1:${port}/documents`;
       const ok = await send(url, {

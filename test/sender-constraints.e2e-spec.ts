@@ -13,9 +13,8 @@ import {
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { execFileSync } from 'node:child_process';
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +35,10 @@ import {
   createScenarioModule,
   type ScenarioAdapter,
 } from './scenario/scenario-app.js';
+import {
+  makeCertificate,
+  type TestCertificate,
+} from './support/certificates.js';
 import { DpopKey } from './support/dpop.js';
 import { bearer, send, type HttpResult } from './support/http.js';
 import {
@@ -66,63 +69,18 @@ const AUDIENCE = 'api://bound';
 const CERTIFICATE_BOUND =
   'error_description="The access token is bound to a client certificate the request does not present."';
 
-interface Pem {
-  key: Buffer;
-  cert: Buffer;
-  /** base64url SHA-256 of the DER: the `x5t#S256` of RFC 8705 section 3.1. */
-  thumbprint: string;
-  der: Buffer;
-}
-
 let dir: string;
-let server: Pem;
-let alice: Pem;
-let mallory: Pem;
+let server: TestCertificate;
+let alice: TestCertificate;
+let mallory: TestCertificate;
 let key: TestKey;
 let jwks: JwksServer;
 
-/** A self-signed P-256 certificate made by the openssl command line. */
-function makeCertificate(name: string): Pem {
-  const keyFile = join(dir, `${name}.key`);
-  const certFile = join(dir, `${name}.crt`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  const cert = readFileSync(certFile);
-  const der = new X509Certificate(cert).raw;
-  return {
-    key: readFileSync(keyFile),
-    cert,
-    der,
-    thumbprint: createHash('sha256').update(der).digest('base64url'),
-  };
-}
-
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'nestjs-bearer-mtls-'));
-  server = makeCertificate('server');
-  alice = makeCertificate('alice');
-  mallory = makeCertificate('mallory');
+  server = makeCertificate(dir, 'server');
+  alice = makeCertificate(dir, 'alice');
+  mallory = makeCertificate(dir, 'mallory');
   key = await createTestKey();
   jwks = await JwksServer.start({ keys: [key] });
 });
@@ -189,7 +147,7 @@ async function start(
 function sendTls(
   url: string,
   headers: Record<string, string>,
-  client?: Pem,
+  client?: TestCertificate,
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(

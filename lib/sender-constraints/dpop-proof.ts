@@ -4,6 +4,7 @@
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { InvalidDpopProofError } from '../bearer.errors.js';
+import { readOwnClaim } from '../claims.js';
 import { verifyJwsSignature } from '../token-verifier.js';
 import {
   jwkThumbprint,
@@ -60,10 +61,6 @@ function decodeObject(segment: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function own(object: Record<string, unknown>, name: string): unknown {
-  return Object.hasOwn(object, name) ? object[name] : undefined;
 }
 
 /**
@@ -170,19 +167,19 @@ export function verifyDpopProof(
   if (header === undefined || payload === undefined) {
     throw new InvalidDpopProofError('malformed');
   }
-  const typ = own(header, 'typ');
+  const typ = readOwnClaim(header, 'typ');
   if (typeof typ !== 'string' || typ.toLowerCase() !== 'dpop+jwt') {
     throw new InvalidDpopProofError('type');
   }
-  const alg = own(header, 'alg');
+  const alg = readOwnClaim(header, 'alg');
   if (typeof alg !== 'string' || !expected.algorithms.includes(alg)) {
     throw new InvalidDpopProofError('algorithm');
   }
   // No extension is understood, so none may be critical (RFC 7515 section 4.1.11).
-  if (own(header, 'crit') !== undefined) {
+  if (readOwnClaim(header, 'crit') !== undefined) {
     throw new InvalidDpopProofError('malformed');
   }
-  const jwk = own(header, 'jwk');
+  const jwk = readOwnClaim(header, 'jwk');
   const members =
     typeof jwk === 'object' && jwk !== null && !Array.isArray(jwk)
       ? publicKeyMembers(jwk as JsonWebKeyLike)
@@ -194,12 +191,12 @@ export function verifyDpopProof(
   if (!verifyJwsSignature(proof, alg, key)) {
     throw new InvalidDpopProofError('signature');
   }
-  const jti = own(payload, 'jti');
-  const htm = own(payload, 'htm');
-  const htu = own(payload, 'htu');
-  const iat = own(payload, 'iat');
-  const ath = own(payload, 'ath');
-  const nonce = own(payload, 'nonce');
+  const jti = readOwnClaim(payload, 'jti');
+  const htm = readOwnClaim(payload, 'htm');
+  const htu = readOwnClaim(payload, 'htu');
+  const iat = readOwnClaim(payload, 'iat');
+  const ath = readOwnClaim(payload, 'ath');
+  const nonce = readOwnClaim(payload, 'nonce');
   if (
     typeof jti !== 'string' ||
     jti === '' ||

@@ -6,7 +6,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { TokenRequest } from '../token-extractor.js';
+import type { RequestSocket, TokenRequest } from '../token-extractor.js';
 
 /** Where the request's origin and client certificate are read. */
 export interface RequestBindingOptions {
@@ -18,8 +18,8 @@ export interface RequestBindingOptions {
   readonly clientCertificateHeader: string | undefined;
 }
 
-/** `::ffff:127.0.0.1` is `127.0.0.1`. */
-function plainAddress(address: string): string {
+/** An address as peers are compared: lower case, `::ffff:127.0.0.1` as `127.0.0.1`. */
+export function plainAddress(address: string): string {
   const lower = address.toLowerCase();
   return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4
     ? lower.slice(7)
@@ -72,10 +72,24 @@ export function requestOrigins(
       }
     }
   }
-  const local = socket?.localAddress;
-  const port = socket?.localPort;
+  if (socket === undefined) return [];
+  // A connection's local address never changes: its origins are built once per socket.
+  let origins = socketOrigins.get(socket);
+  if (origins === undefined) {
+    origins = originsOfSocket(socket);
+    socketOrigins.set(socket, origins);
+  }
+  return origins;
+}
+
+const socketOrigins = new WeakMap<RequestSocket, readonly string[]>();
+
+/** The origin of the socket's local address, and `localhost`'s for a loopback one. */
+function originsOfSocket(socket: RequestSocket): readonly string[] {
+  const local = socket.localAddress;
+  const port = socket.localPort;
   if (local === undefined || port === undefined) return [];
-  const scheme = socket?.encrypted === true ? 'https' : 'http';
+  const scheme = socket.encrypted === true ? 'https' : 'http';
   const address = plainAddress(local);
   const host = isIP(address) === 6 ? `[${address}]` : address;
   let origins: string[];

@@ -54,15 +54,6 @@ function ownObject(value: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
-function own(
-  object: Record<string, unknown> | undefined,
-  name: string,
-): unknown {
-  return object !== undefined && Object.hasOwn(object, name)
-    ? object[name]
-    : undefined;
-}
-
 /**
  * Sender-constrained tokens, checked after every verification (the authenticator's hook),
  * on the cached and the fresh path alike:
@@ -130,7 +121,8 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
     details: VerificationDetails,
   ): void | Promise<void> => {
     const cnf = ownObject(readOwnClaim(principal.claims, 'cnf'));
-    const certificate = own(cnf, 'x5t#S256');
+    const certificate =
+      cnf === undefined ? undefined : readOwnClaim(cnf, 'x5t#S256');
     if (
       certificate !== undefined &&
       (typeof certificate !== 'string' ||
@@ -140,7 +132,7 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
     ) {
       throw new InvalidTokenError('certificate_bound');
     }
-    const jkt = own(cnf, 'jkt');
+    const jkt = cnf === undefined ? undefined : readOwnClaim(cnf, 'jkt');
     // Profile fapi2: a token bound to nothing is never enough.
     if (
       this.options.requireSenderConstraint &&
