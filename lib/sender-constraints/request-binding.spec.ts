@@ -10,6 +10,7 @@ import {
   requestOrigins,
   type RequestBindingOptions,
 } from './request-binding.js';
+import { makeCertificate } from '../../test/support/certificates.js';
 
 const PROXY = '10.0.0.2';
 const NO_PROXY: RequestBindingOptions = {
@@ -299,28 +300,9 @@ describe('clientCertificateThumbprint', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'nestjs-bearer-mtls-'));
     for (const name of ['alice', 'bob']) {
-      const pemPath = join(dir, `${name}.pem`);
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          join(dir, `${name}.key`),
-          '-out',
-          pemPath,
-          '-days',
-          '1',
-          '-subj',
-          `/CN=${name}`,
-        ],
-        { stdio: 'pipe' },
-      );
+      // Made by openssl; the thumbprint below is openssl's too, not the code under test's.
+      makeCertificate(dir, name);
+      const pemPath = join(dir, `${name}.crt`);
       execFileSync(
         'openssl',
         [
