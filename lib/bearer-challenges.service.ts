@@ -116,6 +116,16 @@ const TITLES: Readonly<Record<number, string>> = {
 @Injectable()
 export class BearerChallengesService {
   private readonly rendered = new Map<string, BearerErrorResponse>();
+  /** The last exception rendered and what its response depended on. */
+  private lastRendered:
+    | {
+        readonly exception: BearerError;
+        readonly scheme: AuthScheme;
+        readonly resource: string | undefined;
+        readonly authorizationUri: string | undefined;
+        readonly response: BearerErrorResponse;
+      }
+    | undefined;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -191,6 +201,30 @@ export class BearerChallengesService {
    * configuration state and then reused, so a flood of bad tokens costs one lookup each.
    */
   render(exception: BearerError): BearerErrorResponse {
+    // The guard renders a refusal for its challenge header and the filter again for the
+    // response: the second time is a few comparisons.
+    const memo = this.lastRendered;
+    if (
+      memo !== undefined &&
+      memo.exception === exception &&
+      memo.scheme === exception.scheme &&
+      memo.resource === exception.resource &&
+      memo.authorizationUri === this.authorizationUri()
+    ) {
+      return memo.response;
+    }
+    const response = this.renderAnew(exception);
+    this.lastRendered = {
+      exception,
+      scheme: exception.scheme,
+      resource: exception.resource,
+      authorizationUri: this.authorizationUri(),
+      response,
+    };
+    return response;
+  }
+
+  private renderAnew(exception: BearerError): BearerErrorResponse {
     const status = exception.getStatus();
     // Most errors carry no extras: their key needs no serialization.
     const extras =

@@ -30,6 +30,8 @@ export interface BearerErrorBody {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** {@link BearerError.initMessage}'s words per error class. */
+const CLASS_MESSAGES = new WeakMap<object, string>();
 
 // A client error's stack trace is never used, and capturing one costs more than the rest
 // of a 401; these two bracket `super()` so that 4xx errors are built without one.
@@ -78,20 +80,44 @@ export abstract class BearerError extends HttpException {
     status: number,
     code: BearerErrorCode | undefined,
     description: string | undefined,
-    extra: Partial<BearerErrorBody> = {},
+    extra?: Partial<BearerErrorBody>,
   ) {
     const body: BearerErrorBody = { statusCode: status };
     if (code !== undefined) body.error = code;
     if (description !== undefined) body.error_description = description;
-    super(suspendStackTrace({ ...body, ...extra }, status >= 500), status);
+    let extras = NO_HEADERS;
+    if (extra !== undefined) {
+      Object.assign(body, extra);
+      const own: Record<string, string> = {};
+      for (const [name, value] of Object.entries(extra)) {
+        if (name !== 'message' && typeof value === 'string') own[name] = value;
+      }
+      extras = Object.freeze(own);
+    }
+    super(suspendStackTrace(body, status >= 500), status);
     resumeStackTrace();
     this.code = code;
     this.description = description;
-    const extras: Record<string, string> = {};
-    for (const [name, value] of Object.entries(extra)) {
-      if (name !== 'message' && typeof value === 'string') extras[name] = value;
+    this.challengeExtras = extras;
+  }
+
+  /**
+   * Nest's message (the body's `message`, else the class name in words, "Invalid Token
+   * Error"), with the words worked out once per class instead of by a regex per error.
+   */
+  override initMessage(): void {
+    const { message } = this.getResponse() as BearerErrorBody;
+    if (typeof message === 'string') {
+      this.message = message;
+      return;
     }
-    this.challengeExtras = Object.freeze(extras);
+    const type = this.constructor;
+    let words = CLASS_MESSAGES.get(type);
+    if (words === undefined) {
+      words = type.name.match(/[A-Z][a-z]+|[0-9]+/g)?.join(' ') ?? 'Error';
+      CLASS_MESSAGES.set(type, words);
+    }
+    this.message = words;
   }
 
   /** The JSON body sent to the client. */

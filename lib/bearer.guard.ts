@@ -28,7 +28,7 @@ import { isApplicationToken, type BearerPrincipal } from './claims.js';
 import { transportContextOf, type TransportContext } from './contexts/index.js';
 import { meetsAuthenticationRequirement } from './decorators/step-up.decorator.js';
 import { publishAuthenticated, publishRefused } from './diagnostics.js';
-import { markAuthenticated } from './request-state.js';
+import { isAuthenticated, markAuthenticated } from './request-state.js';
 import {
   resolveRouteRequirements,
   type RouteRequirements,
@@ -80,7 +80,7 @@ export class BearerGuard implements CanActivate {
         throw new AuthServerError(`no transport adapter for "${type}"`);
       }
       // Nest runs a guard twice for one call when it is both global and on the class.
-      if (markAuthenticated(context.getArgs())) return true;
+      if (isAuthenticated(context.getArgs())) return true;
       const credentials = transport.readCredentials(context);
       if (credentials.kind === 'none') {
         if (route.access === 'optional') return true;
@@ -223,6 +223,7 @@ export class BearerGuard implements CanActivate {
   ): void {
     transport.attachPrincipal(context, principal);
     this.authorize(route, principal);
+    markAuthenticated(context.getArgs());
     publishAuthenticated(transport.type);
   }
 

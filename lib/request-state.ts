@@ -29,11 +29,14 @@ export function writePrincipal(
 }
 
 /**
- * Marks one handler call (its argument list) as checked, so a guard that Nest runs twice
- * for it (global and per class) does the work once. Returns whether it was marked before.
+ * Whether one handler call (its argument list) was admitted already, by a guard that Nest
+ * runs twice for it (global and per class): the second run then does no work.
  */
-export function markAuthenticated(args: object): boolean {
-  if (AUTHENTICATED.has(args)) return true;
+export function isAuthenticated(args: object): boolean {
+  return AUTHENTICATED.has(args);
+}
+
+/** Marks one handler call as admitted (only success is marked: a refusal ends the call). */
+export function markAuthenticated(args: object): void {
   AUTHENTICATED.add(args);
-  return false;
 }

@@ -57,15 +57,20 @@ export class TokenCache<T> {
     this.seen = new Uint32Array(slots);
     this.counts = new Uint8Array(slots);
     this.seenMask = slots - 1;
-    this.agingPeriod = Math.max(1024, maxEntries * 10);
+    // A token that does not come back within twice as many sightings as the cache holds
+    // would be evicted before its next use anyway (least recently used first) when those
+    // are distinct tokens: its sighting is forgotten by then, so it never costs an entry.
+    this.agingPeriod = Math.max(1024, maxEntries * 2);
     this.untilAging = this.agingPeriod;
   }
 
   /**
    * Whether a freshly verified token is worth an entry (TinyLFU-like admission):
    *
-   * - only once it has been seen before, so a token used once (a flood of fresh tokens)
-   *   never costs an entry;
+   * - only once it has been seen before, recently: within the same aging period (twice
+   *   `maxEntries` sightings), so a token used once (a flood of fresh tokens), or reused
+   *   only after twice as many other tokens as the cache holds, never costs an entry, and
+   *   the cache's memory follows the working set that can hit;
    * - when the cache is full, only when it has been seen more often than the entry it would
    *   evict (the least recently used), so a working set larger than the cache keeps a
    *   stable part cached instead of evicting every entry before its next use, and entries
@@ -85,28 +90,45 @@ export class TokenCache<T> {
   /** Counts one sighting of `token`; returns its count (1 for a first sighting). */
   private record(token: string): number {
     const hash = fingerprint(token);
-    const slot = hash & this.seenMask;
     if (--this.untilAging === 0) this.age();
-    if (this.seen[slot] !== hash) {
-      this.seen[slot] = hash;
-      this.counts[slot] = 1;
-      return 1;
+    const found = this.slotOf(hash);
+    if (found !== -1) {
+      if (this.counts[found] < 15) this.counts[found]++;
+      return this.counts[found];
     }
-    if (this.counts[slot] < 15) this.counts[slot]++;
-    return this.counts[slot];
+    // Each fingerprint has two candidate slots; a newcomer takes the less used one, so two
+    // tokens that share one slot do not keep erasing each other's sightings.
+    const first = hash & this.seenMask;
+    const second = this.secondSlot(hash);
+    const slot = this.counts[first] <= this.counts[second] ? first : second;
+    this.seen[slot] = hash;
+    this.counts[slot] = 1;
+    return 1;
+  }
+
+  /** The slot that holds a live sighting of `hash`, or -1 (a count aged to 0 is forgotten). */
+  private slotOf(hash: number): number {
+    const first = hash & this.seenMask;
+    if (this.seen[first] === hash && this.counts[first] > 0) return first;
+    const second = this.secondSlot(hash);
+    if (this.seen[second] === hash && this.counts[second] > 0) return second;
+    return -1;
+  }
+
+  private secondSlot(hash: number): number {
+    return Math.imul(hash ^ (hash >>> 16), 0x45d9f3b) & this.seenMask;
   }
 
   private countOf(token: string): number {
-    const hash = fingerprint(token);
-    const slot = hash & this.seenMask;
-    return this.seen[slot] === hash ? this.counts[slot] : 0;
+    const slot = this.slotOf(fingerprint(token));
+    return slot === -1 ? 0 : this.counts[slot];
   }
 
-  /** Halves every count (a fingerprint whose count reaches 0 stays, as seen once). */
+  /** Halves every count: a token seen once and not since is forgotten (its count is 0). */
   private age(): void {
     this.untilAging = this.agingPeriod;
     const counts = this.counts;
-    for (let i = 0; i < counts.length; i++) counts[i] = (counts[i] + 1) >> 1;
+    for (let i = 0; i < counts.length; i++) counts[i] >>= 1;
   }
 
   /** The live entry for `token`, marked most recently used; an expired entry is dropped. */

@@ -15,7 +15,7 @@ interface AlgorithmEntry {
   /** The digest for `crypto.verify`; `null` for EdDSA, whose curve fixes the hash. */
   readonly hash: string | null;
   /** Whether the key is of the family, curve and size the algorithm needs. */
-  readonly fits: (key: KeyObject) => boolean;
+  readonly fits: (facts: KeyFacts) => boolean;
   /** The exact signature length in bytes, where the algorithm alone fixes it (ECDSA). */
   readonly signatureLength: number | undefined;
   /** The key argument of `crypto.verify`: the key alone, or with padding. */
@@ -59,28 +59,49 @@ export function p1363ToDer(signature: Buffer): Buffer {
 // RFC 7518 section 3.3 and 3.5: "a key of size 2048 bits or larger MUST be used".
 const MIN_RSA_BITS = 2048;
 
-function hasRsaModulus(key: KeyObject): boolean {
-  const bits = key.asymmetricKeyDetails?.modulusLength;
+/** What the algorithms ask of a key, read once per key: Node builds the details anew on each read. */
+interface KeyFacts {
+  readonly type: string | undefined;
+  readonly modulusLength: number | undefined;
+  readonly namedCurve: string | undefined;
+}
+
+const KEY_FACTS = new WeakMap<KeyObject, KeyFacts>();
+
+function factsOf(key: KeyObject): KeyFacts {
+  let facts = KEY_FACTS.get(key);
+  if (facts === undefined) {
+    const details = key.asymmetricKeyDetails;
+    facts = {
+      type: key.asymmetricKeyType,
+      modulusLength: details?.modulusLength,
+      namedCurve: details?.namedCurve,
+    };
+    KEY_FACTS.set(key, facts);
+  }
+  return facts;
+}
+
+function hasRsaModulus(facts: KeyFacts): boolean {
+  const bits = facts.modulusLength;
   return bits !== undefined && bits >= MIN_RSA_BITS;
 }
 
 // PKCS#1 v1.5 needs a plain RSA key: an rsa-pss key is bound to PSS padding.
-const fitsRsa = (key: KeyObject): boolean =>
-  key.asymmetricKeyType === 'rsa' && hasRsaModulus(key);
+const fitsRsa = (facts: KeyFacts): boolean =>
+  facts.type === 'rsa' && hasRsaModulus(facts);
 
-const fitsRsaPss = (key: KeyObject): boolean =>
-  (key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss') &&
-  hasRsaModulus(key);
+const fitsRsaPss = (facts: KeyFacts): boolean =>
+  (facts.type === 'rsa' || facts.type === 'rsa-pss') && hasRsaModulus(facts);
 
 const fitsCurve =
   (namedCurve: string) =>
-  (key: KeyObject): boolean =>
-    key.asymmetricKeyType === 'ec' &&
-    key.asymmetricKeyDetails?.namedCurve === namedCurve;
+  (facts: KeyFacts): boolean =>
+    facts.type === 'ec' && facts.namedCurve === namedCurve;
 
 // RFC 8037 section 3.1: EdDSA covers both Edwards curves; the key picks one.
-const fitsEdwards = (key: KeyObject): boolean =>
-  key.asymmetricKeyType === 'ed25519' || key.asymmetricKeyType === 'ed448';
+const fitsEdwards = (facts: KeyFacts): boolean =>
+  facts.type === 'ed25519' || facts.type === 'ed448';
 
 const keyAlone = (key: KeyObject): KeyObject => key;
 
@@ -170,6 +191,14 @@ for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
  */
 function findSignatureDot(token: string): number {
   if (!COMPACT_JWS.test(token)) return -1;
+  return canonicalSignatureDot(token);
+}
+
+/**
+ * {@link findSignatureDot} for a token known to be three non-empty base64url segments:
+ * only the signature's encoding is left to check.
+ */
+function canonicalSignatureDot(token: string): number {
   const dot = token.lastIndexOf('.');
   const rest = (token.length - dot - 1) & 3;
   // One character left over encodes no byte; it is never valid base64url.
@@ -209,11 +238,32 @@ export function verifyJwsSignature(
   alg: string,
   key: KeyObject,
 ): boolean {
+  return verifyAt(token, findSignatureDot(token), alg, key);
+}
+
+/**
+ * {@link verifyJwsSignature} for a token that passed `inspectToken` (or `decodeToken`),
+ * which checked its three base64url segments: the whole token is not scanned again.
+ */
+export function verifyInspectedSignature(
+  token: string,
+  alg: string,
+  key: KeyObject,
+): boolean {
+  return verifyAt(token, canonicalSignatureDot(token), alg, key);
+}
+
+function verifyAt(
+  token: string,
+  dot: number,
+  alg: string,
+  key: KeyObject,
+): boolean {
   try {
     const entry = ALGORITHMS.get(alg);
-    if (entry === undefined || !entry.fits(key)) return false;
-    const dot = findSignatureDot(token);
-    if (dot === -1) return false;
+    if (entry === undefined || dot === -1 || !entry.fits(factsOf(key))) {
+      return false;
+    }
     const signature = Buffer.from(token.slice(dot + 1), 'base64url');
     if (
       entry.signatureLength !== undefined &&
