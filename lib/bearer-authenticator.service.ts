@@ -28,6 +28,7 @@ import {
   checkAudience,
   checkDecodedToken,
   decodeToken,
+  inspectExtractedToken,
   inspectToken,
   type DecodedToken,
   type InspectedToken,
@@ -76,6 +77,8 @@ export interface VerificationDetails {
 
 /** What one verification carries besides the token, from the call to the hooks. */
 interface VerificationCall {
+  /** Whether `extractToken` returned the token, so it is a b64token (RFC 6750 section 2.1). */
+  readonly extracted: boolean;
   readonly request: CredentialRequest | undefined;
   readonly scheme: AuthScheme;
   readonly responseHeaders: Record<string, string>;
@@ -278,7 +281,12 @@ export class BearerAuthenticator {
       );
     }
     const { token, location, scheme } = extracted;
-    const call: VerificationCall = { request, scheme, responseHeaders: {} };
+    const call: VerificationCall = {
+      extracted: true,
+      request,
+      scheme,
+      responseHeaders: {},
+    };
     const principal = this.verifyCall(token, call);
     const { responseHeaders } = call;
     return principal instanceof Promise
@@ -303,7 +311,12 @@ export class BearerAuthenticator {
     request?: CredentialRequest,
     scheme: AuthScheme = 'Bearer',
   ): BearerPrincipal | Promise<BearerPrincipal> {
-    return this.verifyCall(token, { request, scheme, responseHeaders: {} });
+    return this.verifyCall(token, {
+      extracted: false,
+      request,
+      scheme,
+      responseHeaders: {},
+    });
   }
 
   private verifyCall(
@@ -351,12 +364,9 @@ export class BearerAuthenticator {
     if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
     // The key-free checks come first, so a bad token is refused without a promise; an
     // unknown kid is refused from the header when one key set serves every issuer.
-    const inspected = inspectToken(
-      token,
-      this.policy,
-      undefined,
-      this.sharedKeySource(),
-    );
+    const inspected = call.extracted
+      ? inspectExtractedToken(token, this.policy, this.sharedKeySource())
+      : inspectToken(token, this.policy, undefined, this.sharedKeySource());
     if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.
@@ -538,7 +548,8 @@ export class BearerAuthenticator {
         this.policy.issuers.map((issuer) => this.keys.findSource(issuer)),
       );
       const [only] = sources;
-      this.sharedSource = sources.size === 1 && only !== undefined ? only : null;
+      this.sharedSource =
+        sources.size === 1 && only !== undefined ? only : null;
     }
     return this.sharedSource ?? undefined;
   }

@@ -124,6 +124,28 @@ describe('BearerChallengesService', () => {
       });
     });
 
+    it('renders one error again for what changed since: its scheme, its resource, the discovery', () => {
+      const { service: fresh, discovery } = createService({ dpop: 'allowed' });
+      const error = new InvalidTokenError('expired');
+      const bearer = fresh.render(error);
+      expect(fresh.render(error)).toBe(bearer);
+      error.scheme = 'DPoP';
+      const dpop = fresh.render(error);
+      expect(dpop.challenge).not.toBe(bearer.challenge);
+      expect(dpop.challenge).toMatch(/DPoP error="invalid_token"/);
+      error.resource = 'https://reports.example.com';
+      expect(fresh.render(error).challenge).toContain(
+        'resource_id="https://reports.example.com"',
+      );
+      discovery.known = {
+        issuer: ISSUER,
+        authorization_endpoint: AUTHORIZATION_URI,
+      } as IssuerMetadata;
+      expect(fresh.render(error).challenge).toContain(
+        `authorization_uri="${AUTHORIZATION_URI}"`,
+      );
+    });
+
     it('invalid_request: a 400', () => {
       const response = service.render(new InvalidRequestError());
       expect(response.status).toBe(400);

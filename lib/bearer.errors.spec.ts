@@ -31,6 +31,23 @@ const REASONS: InvalidTokenReason[] = [
 const RFC6750_TEXT = /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/;
 
 describe('bearer errors', () => {
+  it("keeps Nest's message: the body's message, else the class name in words", () => {
+    expect(new AuthenticationRequiredError().message).toBe(
+      'Authentication is required.',
+    );
+    expect(new InvalidTokenError('expired').message).toBe(
+      'Invalid Token Error',
+    );
+    // Worked out once per class: a second error of the class says the same.
+    expect(new InvalidTokenError('malformed').message).toBe(
+      'Invalid Token Error',
+    );
+    expect(new InsufficientAccessError().message).toBe(
+      'Insufficient Access Error',
+    );
+    expect(new InvalidTokenError('expired').name).toBe('InvalidTokenError');
+  });
+
   it('AuthenticationRequiredError: 401, no code, no description', () => {
     const error = new AuthenticationRequiredError();
     expect(error).toBeInstanceOf(BearerError);

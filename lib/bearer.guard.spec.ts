@@ -325,4 +325,29 @@ describe('BearerGuard', () => {
     ).toBe(true);
     expect(calls).toBe(2);
   });
+
+  it('marks only an admitted call: a refused one is refused again when run twice', () => {
+    const guard = new BearerGuard(
+      new Reflector(),
+      resolveAuthOptions({
+        issuer: 'https://i.example/',
+        audience: 'a',
+        jwksUri: 'https://i.example/k',
+      }),
+      fakeAuthenticator(tokens),
+      challenges,
+    );
+    const invalid = httpCall('http', PlainController, 'open', 'Bearer none');
+    expect(run(guard, invalid)).toThrow(InvalidTokenError);
+    expect(run(guard, invalid)).toThrow(InvalidTokenError);
+    // Authenticated, then refused by authorization: the second run must refuse too.
+    const lacksRole = httpCall(
+      'http',
+      PlainController,
+      'roles',
+      'Bearer roleA',
+    );
+    expect(run(guard, lacksRole)).toThrow(InsufficientAccessError);
+    expect(run(guard, lacksRole)).toThrow(InsufficientAccessError);
+  });
 });

@@ -2,6 +2,7 @@ import { jest } from '@jest/globals';
 import fc from 'fast-check';
 import { InvalidTokenError, type InvalidTokenReason } from './bearer.errors.js';
 import {
+  inspectExtractedToken,
   inspectToken,
   matchIssuer,
   MAX_KID_LENGTH,
@@ -243,6 +244,47 @@ describe('inspectToken', () => {
       );
     });
 
+    it('checks an extracted token (a b64token) exactly as a token from anywhere else', () => {
+      // A valid token with RFC 6750 b64token characters (~ + / = .) put anywhere: the
+      // extracted form's native searches and the regex agree on every candidate.
+      const jwt = token();
+      const realNow = jest.spyOn(Date, 'now').mockReturnValue(NOW * 1000);
+      try {
+        fc.assert(
+          fc.property(
+            fc.nat({ max: jwt.length }),
+            fc.constantFrom('~', '+', '/', '=', '.', '..', 'A', '-', '_'),
+            fc.nat({ max: 2 }),
+            (at, insert, times) => {
+              const candidate =
+                jwt.slice(0, at) + insert.repeat(times) + jwt.slice(at);
+              const outcome = (check: () => unknown): string => {
+                try {
+                  check();
+                  return 'accepted';
+                } catch (error) {
+                  return (error as InvalidTokenError).reason;
+                }
+              };
+              expect(
+                outcome(() =>
+                  inspectExtractedToken(candidate, POLICY, undefined),
+                ),
+              ).toBe(outcome(() => inspectToken(candidate, POLICY, NOW)));
+            },
+          ),
+          { numRuns: 1000 },
+        );
+        for (const bad of ['.a.b', 'a..b', 'a.b.', 'a.b.c.d', 'a~.b.c']) {
+          expect(() => inspectExtractedToken(bad, POLICY, undefined)).toThrow(
+            expect.objectContaining({ reason: 'malformed' }) as Error,
+          );
+        }
+      } finally {
+        realNow.mockRestore();
+      }
+    });
+
     it.each([
       ['not JSON', rawSegment('{alg:RS256')],
       ['an array', segment([HEADER])],
@@ -348,6 +390,33 @@ describe('inspectToken', () => {
       } finally {
         from.mockRestore();
       }
+    });
+  });
+
+  describe('the key check on the header', () => {
+    it('runs between the header and the payload, with the kid and alg', () => {
+      const seen: unknown[] = [];
+      const keys = {
+        getKnownKey(kid: string | undefined, alg: string): unknown {
+          seen.push([kid, alg]);
+          throw new InvalidTokenError('unknown_key');
+        },
+      };
+      // The payload is not even JSON: the key check refuses first.
+      const jwt = `${segment(HEADER)}.${rawSegment('not json')}.c2ln`;
+      expect(() => inspectToken(jwt, POLICY, NOW, keys)).toThrow(
+        expect.objectContaining({ reason: 'unknown_key' }) as Error,
+      );
+      expect(seen).toEqual([['key-1', 'RS256']]);
+      expect(refusal(jwt).reason).toBe('malformed');
+    });
+
+    it('does not run for a header that is refused', () => {
+      const keys = { getKnownKey: jest.fn() };
+      expect(() =>
+        inspectToken(token({ alg: 'none' }), POLICY, NOW, keys),
+      ).toThrow(expect.objectContaining({ reason: 'algorithm' }) as Error);
+      expect(keys.getKnownKey).not.toHaveBeenCalled();
     });
   });
 

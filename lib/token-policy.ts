@@ -255,7 +255,29 @@ export function inspectToken(
   nowSeconds: number = Date.now() / 1000,
   keys?: HeaderKeyCheck,
 ): InspectedToken {
-  const firstDot = checkCompact(token, policy);
+  return inspect(token, policy, nowSeconds, keys, false);
+}
+
+/**
+ * {@link inspectToken} for a token that `extractToken` returned, so already an RFC 6750
+ * b64token: its base64url form is checked without another scan of every character.
+ */
+export function inspectExtractedToken(
+  token: string,
+  policy: TokenPolicy,
+  keys: HeaderKeyCheck | undefined,
+): InspectedToken {
+  return inspect(token, policy, Date.now() / 1000, keys, true);
+}
+
+function inspect(
+  token: string,
+  policy: TokenPolicy,
+  nowSeconds: number,
+  keys: HeaderKeyCheck | undefined,
+  b64token: boolean,
+): InspectedToken {
+  const firstDot = checkCompact(token, policy, b64token);
   const secondDot = token.indexOf('.', firstDot + 1);
   // The header first: a token refused for its header never costs a payload decode.
   const header = decodeJsonObject(token, 0, firstDot);
@@ -316,14 +338,40 @@ export function checkDecodedToken(
   return { alg, kid, iss, issuer, exp, claims };
 }
 
-/** The size cap and the compact form; the position of the first dot. */
+/**
+ * Whether a b64token (RFC 6750 section 2.1) is three non-empty base64url segments: of its
+ * characters only "~", "+", "/" and "=" are not base64url, and a dot must part exactly
+ * three segments. `indexOf` is a vectorized native search, far cheaper than a regex.
+ */
+function isCompactB64token(token: string): boolean {
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  return (
+    first > 0 &&
+    second > first + 1 &&
+    second < token.length - 1 &&
+    token.indexOf('.', second + 1) === -1 &&
+    token.indexOf('~') === -1 &&
+    token.indexOf('+') === -1 &&
+    token.indexOf('/') === -1 &&
+    token.indexOf('=') === -1
+  );
+}
+
+/**
+ * The size cap and the compact form; the position of the first dot. `b64token`: the token
+ * is known to be an RFC 6750 b64token (the extractor checked it).
+ */
 function checkCompact(
   token: string,
   policy: Pick<TokenPolicy, 'maxTokenLength'>,
+  b64token = false,
 ): number {
   const length = token.length;
   if (length > policy.maxTokenLength) throw new InvalidTokenError('too_long');
-  if (!COMPACT_JWS.test(token)) throw new InvalidTokenError('malformed');
+  if (!(b64token ? isCompactB64token(token) : COMPACT_JWS.test(token))) {
+    throw new InvalidTokenError('malformed');
+  }
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
   // Buffer's decoder would silently drop a dangling character; atob and jose refuse it.
