@@ -77,8 +77,6 @@ export interface VerificationDetails {
 
 /** What one verification carries besides the token, from the call to the hooks. */
 interface VerificationCall {
-  /** Whether `extractToken` returned the token, so it is a b64token (RFC 6750 section 2.1). */
-  readonly extracted: boolean;
   readonly request: CredentialRequest | undefined;
   readonly scheme: AuthScheme;
   readonly responseHeaders: Record<string, string>;
@@ -281,13 +279,8 @@ export class BearerAuthenticator {
       );
     }
     const { token, location, scheme } = extracted;
-    const call: VerificationCall = {
-      extracted: true,
-      request,
-      scheme,
-      responseHeaders: {},
-    };
-    const principal = this.verifyCall(token, call);
+    const call: VerificationCall = { request, scheme, responseHeaders: {} };
+    const principal = this.verifyCall(token, call, true);
     const { responseHeaders } = call;
     return principal instanceof Promise
       ? principal.then((verified) => ({
@@ -311,35 +304,37 @@ export class BearerAuthenticator {
     request?: CredentialRequest,
     scheme: AuthScheme = 'Bearer',
   ): BearerPrincipal | Promise<BearerPrincipal> {
-    return this.verifyCall(token, {
-      extracted: false,
-      request,
-      scheme,
-      responseHeaders: {},
-    });
+    return this.verifyCall(
+      token,
+      { request, scheme, responseHeaders: {} },
+      false,
+    );
   }
 
+  /** `extracted`: `extractToken` returned the token, so it is a b64token (RFC 6750 2.1). */
   private verifyCall(
     token: string,
     call: VerificationCall,
+    extracted: boolean,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     if (!verifyTrace.hasSubscribers) {
-      return this.verifyChecked(token, call, undefined);
+      return this.verifyChecked(token, call, extracted, undefined);
     }
     const trace: VerifyTraceContext = {};
     return traceMaybeAsync(verifyTrace, trace, () =>
-      this.verifyChecked(token, call, trace),
+      this.verifyChecked(token, call, extracted, trace),
     );
   }
 
   private verifyChecked(
     token: string,
     call: VerificationCall,
+    extracted: boolean,
     trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     let result: BearerPrincipal | Promise<BearerPrincipal>;
     try {
-      result = this.verifyOnce(token, call, trace);
+      result = this.verifyOnce(token, call, extracted, trace);
     } catch (error) {
       return this.fail(error, token, call.scheme);
     }
@@ -351,6 +346,7 @@ export class BearerAuthenticator {
   private verifyOnce(
     token: string,
     call: VerificationCall,
+    extracted: boolean,
     trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
     const cached = this.readCache(token);
@@ -364,7 +360,7 @@ export class BearerAuthenticator {
     if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
     // The key-free checks come first, so a bad token is refused without a promise; an
     // unknown kid is refused from the header when one key set serves every issuer.
-    const inspected = call.extracted
+    const inspected = extracted
       ? inspectExtractedToken(token, this.policy, this.sharedKeySource())
       : inspectToken(token, this.policy, undefined, this.sharedKeySource());
     if (trace !== undefined) trace.issuer = inspected.issuer;
