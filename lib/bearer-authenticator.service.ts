@@ -16,7 +16,6 @@ import {
 } from './claims.js';
 import { IssuerRegistry, type IssuerEntry } from './issuer-registry.service.js';
 import { IssuerKeysService } from './keys/issuer-keys.service.js';
-import type { JwksKeySource } from './keys/jwks-key-source.js';
 import { TokenCache } from './token-cache.js';
 import {
   extractToken,
@@ -170,8 +169,6 @@ export class BearerAuthenticator {
   private opaqueVerifier: OpaqueTokenVerifier | undefined;
   private policy: TokenPolicy;
   private readonly resources = new Set<string>();
-  /** {@link sharedKeySource}, once known: `null` when there is none. */
-  private sharedSource: JwksKeySource | null | undefined;
   /** The trusted issuers: their policies, claim maps and the resolver's answers. */
   readonly issuers: IssuerRegistry;
 
@@ -358,11 +355,10 @@ export class BearerAuthenticator {
       return this.verifyOpaque(this.opaqueVerifier, token, call);
     }
     if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
-    // The key-free checks come first, so a bad token is refused without a promise; an
-    // unknown kid is refused from the header when one key set serves every issuer.
+    // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = extracted
-      ? inspectExtractedToken(token, this.policy, this.sharedKeySource())
-      : inspectToken(token, this.policy, undefined, this.sharedKeySource());
+      ? inspectExtractedToken(token, this.policy)
+      : inspectToken(token, this.policy);
     if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
     // A known key (or a kid that cannot be refetched yet) is decided without a promise.
@@ -532,22 +528,6 @@ export class BearerAuthenticator {
   /** Forgets every cached verification (for example after a revocation). */
   clearCache(): void {
     this.cache?.clear();
-  }
-
-  /**
-   * The key source that every top-level issuer shares (one issuer, or Azure AD's v1 and v2
-   * issuers of one tenant), or `undefined` when they have several or none yet.
-   */
-  private sharedKeySource(): JwksKeySource | undefined {
-    if (this.sharedSource === undefined) {
-      const sources = new Set(
-        this.policy.issuers.map((issuer) => this.keys.findSource(issuer)),
-      );
-      const [only] = sources;
-      this.sharedSource =
-        sources.size === 1 && only !== undefined ? only : null;
-    }
-    return this.sharedSource ?? undefined;
   }
 
   /** The cached principal of a token, while the key that verified it is still current. */

@@ -267,16 +267,14 @@ describe('inspectToken', () => {
                 }
               };
               expect(
-                outcome(() =>
-                  inspectExtractedToken(candidate, POLICY, undefined),
-                ),
+                outcome(() => inspectExtractedToken(candidate, POLICY)),
               ).toBe(outcome(() => inspectToken(candidate, POLICY, NOW)));
             },
           ),
           { numRuns: 1000 },
         );
         for (const bad of ['.a.b', 'a..b', 'a.b.', 'a.b.c.d', 'a~.b.c']) {
-          expect(() => inspectExtractedToken(bad, POLICY, undefined)).toThrow(
+          expect(() => inspectExtractedToken(bad, POLICY)).toThrow(
             expect.objectContaining({ reason: 'malformed' }) as Error,
           );
         }
@@ -390,33 +388,6 @@ describe('inspectToken', () => {
       } finally {
         from.mockRestore();
       }
-    });
-  });
-
-  describe('the key check on the header', () => {
-    it('runs between the header and the payload, with the kid and alg', () => {
-      const seen: unknown[] = [];
-      const keys = {
-        getKnownKey(kid: string | undefined, alg: string): unknown {
-          seen.push([kid, alg]);
-          throw new InvalidTokenError('unknown_key');
-        },
-      };
-      // The payload is not even JSON: the key check refuses first.
-      const jwt = `${segment(HEADER)}.${rawSegment('not json')}.c2ln`;
-      expect(() => inspectToken(jwt, POLICY, NOW, keys)).toThrow(
-        expect.objectContaining({ reason: 'unknown_key' }) as Error,
-      );
-      expect(seen).toEqual([['key-1', 'RS256']]);
-      expect(refusal(jwt).reason).toBe('malformed');
-    });
-
-    it('does not run for a header that is refused', () => {
-      const keys = { getKnownKey: jest.fn() };
-      expect(() =>
-        inspectToken(token({ alg: 'none' }), POLICY, NOW, keys),
-      ).toThrow(expect.objectContaining({ reason: 'algorithm' }) as Error);
-      expect(keys.getKnownKey).not.toHaveBeenCalled();
     });
   });
 

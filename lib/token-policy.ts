@@ -231,21 +231,11 @@ function checkClaims(
 }
 
 /**
- * The key check that can run on the header alone, when every trusted issuer shares one key
- * set: it throws for a `kid` that set lacks and cannot refetch yet (or an `alg` its key
- * refuses), so such a token is refused before its payload is decoded. No I/O.
- */
-export interface HeaderKeyCheck {
-  getKnownKey(kid: string | undefined, alg: string): unknown;
-}
-
-/**
  * Decodes a compact JWS and applies every check that needs no key: three base64url
  * segments and a size cap, a JSON object header in UTF-8, `alg` in the allowlist, an
  * accepted `typ`, no `crit`, `b64` or nested JWT, a bounded `kid`, then a JSON object
  * payload in UTF-8 with numeric `exp` (required), `nbf` and `iat`, an exactly trusted
- * `iss`, a matching `aud`, and the clock. With `keys`, a `kid` the issuers' one key set
- * refuses is refused between the header and the payload.
+ * `iss`, a matching `aud`, and the clock.
  *
  * @throws InvalidTokenError with the reason of the first failed check.
  */
@@ -253,9 +243,8 @@ export function inspectToken(
   token: string,
   policy: TokenPolicy,
   nowSeconds: number = Date.now() / 1000,
-  keys?: HeaderKeyCheck,
 ): InspectedToken {
-  return inspect(token, policy, nowSeconds, keys, false);
+  return inspect(token, policy, nowSeconds, false);
 }
 
 /**
@@ -265,16 +254,14 @@ export function inspectToken(
 export function inspectExtractedToken(
   token: string,
   policy: TokenPolicy,
-  keys: HeaderKeyCheck | undefined,
 ): InspectedToken {
-  return inspect(token, policy, Date.now() / 1000, keys, true);
+  return inspect(token, policy, Date.now() / 1000, true);
 }
 
 function inspect(
   token: string,
   policy: TokenPolicy,
   nowSeconds: number,
-  keys: HeaderKeyCheck | undefined,
   b64token: boolean,
 ): InspectedToken {
   const firstDot = checkCompact(token, policy, b64token);
@@ -283,7 +270,6 @@ function inspect(
   const header = decodeJsonObject(token, 0, firstDot);
   if (header === undefined) throw new InvalidTokenError('malformed');
   const { alg, kid } = checkHeader(header, policy, policy.algorithms);
-  keys?.getKnownKey(kid, alg);
   const claims = decodeJsonObject(token, firstDot + 1, secondDot);
   if (claims === undefined) throw new InvalidTokenError('malformed');
   const { iss, issuer, exp } = checkClaims(claims, policy, nowSeconds);
