@@ -11,6 +11,7 @@ import { SignJWT } from 'jose';
 import {
   p1363ToDer,
   VERIFIABLE_ALGORITHMS,
+  verifyInspectedSignature,
   verifyJwsSignature,
 } from './token-verifier.js';
 
@@ -433,6 +434,28 @@ describe('verifyJwsSignature', () => {
       const changed = change(token);
       expect(changed).not.toBe(token);
       expect(verifyJwsSignature(changed, 'ES256', P256.publicKey)).toBe(false);
+    });
+
+    it('checks an inspected token (its segments known good) as a token from anywhere', () => {
+      const last = token.charAt(token.length - 1);
+      const malleated =
+        token.slice(0, -1) + String.fromCharCode(last.charCodeAt(0) + 1);
+      for (const [candidate, alg, key, valid] of [
+        [token, 'ES256', P256.publicKey, true],
+        [malleated, 'ES256', P256.publicKey, false],
+        [ed448Token, 'EdDSA', ED448.publicKey, true],
+        [`${ed448Token}A`, 'EdDSA', ED448.publicKey, false],
+      ] as const) {
+        expect(verifyInspectedSignature(candidate, alg, key)).toBe(valid);
+        expect(verifyJwsSignature(candidate, alg, key)).toBe(valid);
+      }
+      // The key must still fit the algorithm.
+      expect(verifyInspectedSignature(token, 'ES384', P256.publicKey)).toBe(
+        false,
+      );
+      expect(verifyInspectedSignature(token, 'RS256', P256.publicKey)).toBe(
+        false,
+      );
     });
 
     it('signs exactly the text before the last dot', () => {
