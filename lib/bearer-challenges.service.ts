@@ -203,35 +203,39 @@ export class BearerChallengesService {
   render(exception: BearerError): BearerErrorResponse {
     // The guard renders a refusal for its challenge header and the filter again for the
     // response: the second time is a few comparisons.
+    const authorizationUri = this.authorizationUri();
     const memo = this.lastRendered;
     if (
       memo !== undefined &&
       memo.exception === exception &&
       memo.scheme === exception.scheme &&
       memo.resource === exception.resource &&
-      memo.authorizationUri === this.authorizationUri()
+      memo.authorizationUri === authorizationUri
     ) {
       return memo.response;
     }
-    const response = this.renderAnew(exception);
+    const response = this.renderAnew(exception, authorizationUri);
     this.lastRendered = {
       exception,
       scheme: exception.scheme,
       resource: exception.resource,
-      authorizationUri: this.authorizationUri(),
+      authorizationUri,
       response,
     };
     return response;
   }
 
-  private renderAnew(exception: BearerError): BearerErrorResponse {
+  private renderAnew(
+    exception: BearerError,
+    authorizationUri: string | undefined,
+  ): BearerErrorResponse {
     const status = exception.getStatus();
     // Most errors carry no extras: their key needs no serialization.
     const extras =
       Object.keys(exception.challengeExtras).length === 0
         ? ''
         : JSON.stringify(exception.challengeExtras);
-    const key = `${status}\u0000${exception.scheme}\u0000${exception.resource ?? ''}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${this.authorizationUri() ?? ''}`;
+    const key = `${status}\u0000${exception.scheme}\u0000${exception.resource ?? ''}\u0000${exception.code ?? ''}\u0000${exception.description ?? ''}\u0000${extras}\u0000${authorizationUri ?? ''}`;
     const cached = this.rendered.get(key);
     if (cached !== undefined) return cached;
     const response = this.build(exception, status);

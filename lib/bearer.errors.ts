@@ -29,7 +29,8 @@ export interface BearerErrorBody {
   message?: string;
 }
 
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** The empty record of an error without extra headers or challenge parameters. */
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 /** {@link BearerError.initMessage}'s words per error class. */
 const CLASS_MESSAGES = new WeakMap<object, string>();
 
@@ -74,7 +75,7 @@ export abstract class BearerError extends HttpException {
   /** The route's own resource (`@Resource()`), whose challenge parameters it gets. */
   resource: string | undefined = undefined;
   /** Response headers the refusal needs besides the challenge (`DPoP-Nonce`). */
-  readonly responseHeaders: Readonly<Record<string, string>> = NO_HEADERS;
+  readonly responseHeaders: Readonly<Record<string, string>> = EMPTY;
 
   protected constructor(
     status: number,
@@ -85,7 +86,7 @@ export abstract class BearerError extends HttpException {
     const body: BearerErrorBody = { statusCode: status };
     if (code !== undefined) body.error = code;
     if (description !== undefined) body.error_description = description;
-    let extras = NO_HEADERS;
+    let extras = EMPTY;
     if (extra !== undefined) {
       Object.assign(body, extra);
       const own: Record<string, string> = {};

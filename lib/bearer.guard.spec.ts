@@ -327,16 +327,7 @@ describe('BearerGuard', () => {
   });
 
   it('marks only an admitted call: a refused one is refused again when run twice', () => {
-    const guard = new BearerGuard(
-      new Reflector(),
-      resolveAuthOptions({
-        issuer: 'https://i.example/',
-        audience: 'a',
-        jwksUri: 'https://i.example/k',
-      }),
-      fakeAuthenticator(tokens),
-      challenges,
-    );
+    const guard = createGuard({}, tokens);
     const invalid = httpCall('http', PlainController, 'open', 'Bearer none');
     expect(run(guard, invalid)).toThrow(InvalidTokenError);
     expect(run(guard, invalid)).toThrow(InvalidTokenError);

@@ -91,26 +91,24 @@ export class TokenCache<T> {
   private record(token: string): number {
     const hash = fingerprint(token);
     if (--this.untilAging === 0) this.age();
-    const found = this.slotOf(hash);
+    const first = hash & this.seenMask;
+    const second = this.secondSlot(hash);
+    const found = this.liveSlot(hash, first, second);
     if (found !== -1) {
       if (this.counts[found] < 15) this.counts[found]++;
       return this.counts[found];
     }
     // Each fingerprint has two candidate slots; a newcomer takes the less used one, so two
     // tokens that share one slot do not keep erasing each other's sightings.
-    const first = hash & this.seenMask;
-    const second = this.secondSlot(hash);
     const slot = this.counts[first] <= this.counts[second] ? first : second;
     this.seen[slot] = hash;
     this.counts[slot] = 1;
     return 1;
   }
 
-  /** The slot that holds a live sighting of `hash`, or -1 (a count aged to 0 is forgotten). */
-  private slotOf(hash: number): number {
-    const first = hash & this.seenMask;
+  /** Which of the two slots holds a live sighting of `hash`, or -1 (a count aged to 0 is forgotten). */
+  private liveSlot(hash: number, first: number, second: number): number {
     if (this.seen[first] === hash && this.counts[first] > 0) return first;
-    const second = this.secondSlot(hash);
     if (this.seen[second] === hash && this.counts[second] > 0) return second;
     return -1;
   }
@@ -120,7 +118,12 @@ export class TokenCache<T> {
   }
 
   private countOf(token: string): number {
-    const slot = this.slotOf(fingerprint(token));
+    const hash = fingerprint(token);
+    const slot = this.liveSlot(
+      hash,
+      hash & this.seenMask,
+      this.secondSlot(hash),
+    );
     return slot === -1 ? 0 : this.counts[slot];
   }
 
