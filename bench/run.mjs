@@ -636,6 +636,15 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
   } finally {
     for (const server of servers) server.peakRss = await stopServer(server);
   }
+  for (const server of servers) {
+    const gc = server.stats?.gc;
+    if (gc === undefined || gc.requests === 0) continue;
+    const per = (kind) =>
+      `${kind.count} (${((kind.ms * 1000) / gc.requests).toFixed(1)} µs/req)`;
+    console.log(
+      `  gc       ${server.variant.id.padEnd(26)} young ${per(gc.minor)}  old ${per(gc.major)}  over ${gc.requests} requests`,
+    );
+  }
   if (scenario.unique) {
     // A request set used twice is a replay: the run counts its 401s as unexpected.
     for (const server of servers) {
@@ -671,6 +680,8 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
       requestsSent: tokens.length > 1 ? server.cursor?.next : undefined,
       // crypto.verify calls and CPU µs by key type, from start to stop (BENCH_TIME_VERIFY).
       verifyTimes: server.stats?.verify,
+      // Garbage collections from start to stop, warm-up included, and the requests served.
+      gc: server.stats?.gc,
     };
   });
   const base = rows.find((row) => row.variant === BASELINE);

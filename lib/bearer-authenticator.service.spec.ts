@@ -103,6 +103,28 @@ describe('BearerAuthenticator', () => {
     expect(lookups).not.toHaveBeenCalled();
   });
 
+  it('refuses a credential outside the b64token syntax as malformed, before any verifier', async () => {
+    const { authenticator, keys } = create();
+    const lookups = jest.spyOn(keys, 'sourceFor');
+    const opaque = jest.fn(() => {
+      throw new Error('the opaque verifier must not see it');
+    });
+    authenticator.setOpaqueTokenVerifier({ verifyOpaqueToken: opaque });
+    const token = await mintToken(key, claims());
+    for (const bad of ['opaque$token', `${token}!`, 'a.b.c%']) {
+      expect(() =>
+        authenticator.authenticate(request(`Bearer ${bad}`)),
+      ).toThrow(expect.objectContaining({ reason: 'malformed' }) as Error);
+    }
+    expect(opaque).not.toHaveBeenCalled();
+    expect(lookups).not.toHaveBeenCalled();
+    // The same token, well formed and then cached, is still answered.
+    await authenticator.authenticate(request(`Bearer ${token}`));
+    await authenticator.authenticate(request(`Bearer ${token}`));
+    const hit = authenticator.authenticate(request(`Bearer ${token}`));
+    expect(hit).not.toBeInstanceOf(Promise);
+  });
+
   it('refuses a bad signature under a known key', async () => {
     const { authenticator } = create();
     const token = await mintToken(key, claims());

@@ -19,6 +19,7 @@ import { IssuerKeysService } from './keys/issuer-keys.service.js';
 import { TokenCache } from './token-cache.js';
 import {
   extractToken,
+  isB64token,
   type ExtractOptions,
   type TokenLocation,
   type TokenRequest,
@@ -184,6 +185,8 @@ export class BearerAuthenticator {
       locations: options.tokenLocations,
       maxTokenLength: options.maxTokenLength,
       schemes: acceptedSchemes(options),
+      // Checked after the cache: a cached token was checked when it was verified.
+      deferSyntaxCheck: true,
     };
     this.policy = this.issuers.topLevelPolicy;
     const { tokenCache } = options;
@@ -308,7 +311,10 @@ export class BearerAuthenticator {
     );
   }
 
-  /** `extracted`: `extractToken` returned the token, so it is a b64token (RFC 6750 2.1). */
+  /**
+   * `extracted`: `extractToken` returned the token, its b64token syntax (RFC 6750 section
+   * 2.1) left to {@link verifyOnce}, after the cache.
+   */
   private verifyCall(
     token: string,
     call: VerificationCall,
@@ -350,6 +356,9 @@ export class BearerAuthenticator {
     if (trace !== undefined) trace.cached = cached !== undefined;
     if (cached !== undefined) {
       return this.runHooks(cached, { token, cached: true, ...call });
+    }
+    if (extracted && !isB64token(token)) {
+      throw new InvalidTokenError('malformed');
     }
     if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
       return this.verifyOpaque(this.opaqueVerifier, token, call);

@@ -324,6 +324,12 @@ describe('BearerGuard', () => {
       ),
     ).toBe(true);
     expect(calls).toBe(2);
+    // An argument list that cannot take the mark (frozen) is remembered all the same.
+    const frozen = httpCall('http', PlainController, 'open', 'Bearer roleA');
+    Object.freeze(frozen.context.getArgs());
+    expect(guard.canActivate(frozen.context)).toBe(true);
+    expect(guard.canActivate(frozen.context)).toBe(true);
+    expect(calls).toBe(3);
   });
 
   it('marks only an admitted call: a refused one is refused again when run twice', () => {

@@ -5,9 +5,12 @@
 import type { BearerPrincipal } from './claims.js';
 
 const PRINCIPAL = Symbol('nestjs-bearer:principal');
-const AUTHENTICATED = new WeakSet<object>();
+const ADMITTED = Symbol('nestjs-bearer:admitted');
+/** Argument lists that cannot take a property (frozen by someone): marked here instead. */
+const ADMITTED_FROZEN = new WeakSet<object>();
 
 type Holder = { [PRINCIPAL]?: BearerPrincipal };
+type Marked = { [ADMITTED]?: true };
 
 /** The principal the module attached to `holder`, if any. */
 export function readPrincipal(holder: unknown): BearerPrincipal | undefined {
@@ -33,10 +36,16 @@ export function writePrincipal(
  * runs twice for it (global and per class): the second run then does no work.
  */
 export function isAuthenticated(args: object): boolean {
-  return AUTHENTICATED.has(args);
+  return (args as Marked)[ADMITTED] === true || ADMITTED_FROZEN.has(args);
 }
 
-/** Marks one handler call as admitted (only success is marked: a refusal ends the call). */
+/**
+ * Marks one handler call as admitted (only success is marked: a refusal ends the call).
+ * The mark is a symbol-keyed property of the call's own argument list, which lives exactly
+ * as long as the call: a `WeakSet` of every call's arguments costs its ephemeron table's
+ * growth and the collector's work on each request.
+ */
 export function markAuthenticated(args: object): void {
-  AUTHENTICATED.add(args);
+  if (Object.isExtensible(args)) (args as Marked)[ADMITTED] = true;
+  else ADMITTED_FROZEN.add(args);
 }

@@ -101,6 +101,47 @@ describe('TokenCache', () => {
     expect(cache.size).toBe(1);
   });
 
+  describe('tokens whose fingerprints collide (the same last 16 characters)', () => {
+    const tail = '.same-signature-tail';
+    const [a, b, c] = ['a', 'b', 'c'].map((p) => `${p}.payload${tail}`);
+
+    it('keeps each under its own token: a lookup compares the whole string', () => {
+      const { cache } = cacheAt(10);
+      cache.set(a, 'A', 9_000);
+      cache.set(b, 'B', 9_000);
+      cache.set(c, 'C', 9_000);
+      expect([a, b, c].map((t) => cache.get(t)?.value)).toEqual([
+        'A',
+        'B',
+        'C',
+      ]);
+      expect(cache.get(`x.payload${tail}`)).toBeUndefined();
+      expect(cache.size).toBe(3);
+    });
+
+    it('deletes, replaces and evicts one without losing the others', () => {
+      const { cache } = cacheAt(3);
+      cache.set(a, 'A', 9_000);
+      cache.set(b, 'B', 9_000);
+      cache.set(c, 'C', 9_000);
+      cache.delete(b); // the middle of the chain
+      expect([a, b, c].map((t) => cache.get(t)?.value)).toEqual([
+        'A',
+        undefined,
+        'C',
+      ]);
+      cache.set(c, 'C2', 9_000); // the head of the chain, replaced
+      cache.set('other', 'O', 9_000);
+      cache.set(b, 'B2', 9_000); // evicts the least recently used: a
+      expect([a, b, c].map((t) => cache.get(t)?.value)).toEqual([
+        undefined,
+        'B2',
+        'C2',
+      ]);
+      expect(cache.size).toBe(3);
+    });
+  });
+
   it('uses Date.now by default', () => {
     const cache = new TokenCache<number>(1);
     cache.set('past', 1, Date.now() - 1);

@@ -3,7 +3,12 @@
  * bounded in entries (least recently used goes first) and in time.
  */
 
-/** FNV-1a of the last 16 characters of a token, never 0 (0 marks an empty slot). */
+/**
+ * FNV-1a of the last 16 characters of a token, never 0 (0 marks an empty slot). For a JWS
+ * those are signature bytes, effectively random; an attacker can pick them but cannot get
+ * a token with them into the cache (only verified tokens are stored), so a collision only
+ * ever costs a verification.
+ */
 function fingerprint(token: string): number {
   let hash = 0x811c9dc5;
   for (let i = Math.max(0, token.length - 16); i < token.length; i++) {
@@ -19,9 +24,16 @@ export interface CacheEntry<T> {
   readonly expiresAt: number;
 }
 
+/** The bits of a fingerprint that key the map: a small integer (a Smi), never boxed. */
+const KEY_BITS = 0x3fffffff;
+
 interface Node<T> {
   readonly key: string;
   readonly entry: CacheEntry<T>;
+  /** Its map key: the fingerprint's key bits. */
+  readonly slot: number;
+  /** The next node whose fingerprint has the same key bits. */
+  sameKey: Node<T> | undefined;
   /** Toward the least recently used end. */
   older: Node<T> | undefined;
   /** Toward the most recently used end. */
@@ -32,9 +44,16 @@ interface Node<T> {
  * A small LRU map with per-entry expiry. A hit only relinks its node in a doubly linked
  * list: deleting and re-inserting into a `Map` on every hit would leave deleted slots that
  * make a hot key slow and churn memory.
+ *
+ * The map is keyed by the token's fingerprint, and a node matches only when its token is
+ * the same string: a token arrives as a new string on every request, and hashing a whole
+ * kilobyte-long string to look it up by itself costs more than the rest of a hit (about
+ * 1.5 µs against 0.2 µs on Node 24).
  */
 export class TokenCache<T> {
-  private readonly nodes = new Map<string, Node<T>>();
+  private readonly nodes = new Map<number, Node<T>>();
+  /** Nodes held, chains included. */
+  private entries = 0;
   private oldest: Node<T> | undefined;
   private newest: Node<T> | undefined;
   /** Fingerprints of tokens verified before (see {@link admit}); a slot per fingerprint. */
@@ -80,16 +99,15 @@ export class TokenCache<T> {
    * random); a collision only changes when a token is cached, never whether it is valid.
    */
   admit(token: string): boolean {
-    const count = this.record(token);
+    const count = this.record(fingerprint(token));
     if (count < 2) return false;
     const victim = this.oldest;
-    if (this.nodes.size < this.maxEntries || victim === undefined) return true;
+    if (this.entries < this.maxEntries || victim === undefined) return true;
     return count > this.countOf(victim.key);
   }
 
-  /** Counts one sighting of `token`; returns its count (1 for a first sighting). */
-  private record(token: string): number {
-    const hash = fingerprint(token);
+  /** Counts one sighting of a token (its fingerprint); returns its count (1 for a first). */
+  private record(hash: number): number {
     if (--this.untilAging === 0) this.age();
     const first = hash & this.seenMask;
     const second = this.secondSlot(hash);
@@ -136,7 +154,8 @@ export class TokenCache<T> {
 
   /** The live entry for `token`, marked most recently used; an expired entry is dropped. */
   get(token: string): CacheEntry<T> | undefined {
-    const node = this.nodes.get(token);
+    const hash = fingerprint(token);
+    const node = this.find(token, hash);
     if (node === undefined) return undefined;
     if (this.now() >= node.entry.expiresAt) {
       this.remove(node);
@@ -147,31 +166,43 @@ export class TokenCache<T> {
       this.append(node);
     }
     // A hit counts as a sighting, so a token in use outranks one that is not.
-    this.record(token);
+    this.record(hash);
     return node.entry;
+  }
+
+  /** The node of exactly `token`, among those whose fingerprint shares its key bits. */
+  private find(token: string, hash: number): Node<T> | undefined {
+    let node = this.nodes.get(hash & KEY_BITS);
+    while (node !== undefined && node.key !== token) node = node.sameKey;
+    return node;
   }
 
   /** Stores a verified token until `expiresAt`. */
   set(token: string, value: T, expiresAt: number): void {
     if (expiresAt <= this.now()) return;
-    const existing = this.nodes.get(token);
+    const hash = fingerprint(token);
+    const existing = this.find(token, hash);
     if (existing !== undefined) this.remove(existing);
+    const slot = hash & KEY_BITS;
     const node: Node<T> = {
       key: token,
       entry: { value, expiresAt },
+      slot,
+      sameKey: this.nodes.get(slot),
       older: undefined,
       newer: undefined,
     };
-    this.nodes.set(token, node);
+    this.nodes.set(slot, node);
+    this.entries++;
     this.append(node);
-    while (this.nodes.size > this.maxEntries && this.oldest !== undefined) {
+    while (this.entries > this.maxEntries && this.oldest !== undefined) {
       this.remove(this.oldest);
     }
   }
 
   /** Forgets one token (for example when its key left the JWKS). */
   delete(token: string): void {
-    const node = this.nodes.get(token);
+    const node = this.find(token, fingerprint(token));
     if (node !== undefined) this.remove(node);
   }
 
@@ -179,17 +210,31 @@ export class TokenCache<T> {
   clear(): void {
     // The fingerprints stay: a token seen before is still worth an entry when verified again.
     this.nodes.clear();
+    this.entries = 0;
     this.oldest = undefined;
     this.newest = undefined;
   }
 
   get size(): number {
-    return this.nodes.size;
+    return this.entries;
   }
 
   private remove(node: Node<T>): void {
     this.unlink(node);
-    this.nodes.delete(node.key);
+    this.entries--;
+    const { slot } = node;
+    const first = this.nodes.get(slot);
+    if (first === node) {
+      if (node.sameKey === undefined) this.nodes.delete(slot);
+      else this.nodes.set(slot, node.sameKey);
+    } else {
+      let before = first;
+      while (before !== undefined && before.sameKey !== node) {
+        before = before.sameKey;
+      }
+      if (before !== undefined) before.sameKey = node.sameKey;
+    }
+    node.sameKey = undefined;
   }
 
   private append(node: Node<T>): void {

@@ -7,6 +7,7 @@ import {
 } from './bearer.errors.js';
 import {
   extractToken,
+  isB64token,
   TOKEN_LOCATIONS,
   type ExtractOptions,
   type ExtractResult,
@@ -608,6 +609,48 @@ describe('extractToken', () => {
     it('reads nothing when no location is enabled', () => {
       expectNoCredentials(
         extractToken(headerAndQuery(), { locations: [], maxTokenLength: 64 }),
+      );
+    });
+  });
+
+  describe('deferSyntaxCheck', () => {
+    const DEFERRED: ExtractOptions = { ...ALL, deferSyntaxCheck: true };
+
+    it('returns a token outside the b64token syntax for the caller to check', () => {
+      for (const req of [
+        withHeader('Bearer not$b64'),
+        request({ url: '/?access_token=not%24b64' }),
+        postForm({ access_token: 'not$b64' }),
+      ]) {
+        const result = extractToken(req, DEFERRED);
+        expect(result).toMatchObject({ ok: true, token: 'not$b64' });
+        expect(isB64token('not$b64')).toBe(false);
+        expectInvalidToken(extractToken(req, ALL), 'malformed');
+      }
+      expect(isB64token(TOKEN)).toBe(true);
+    });
+
+    it('applies every other rule: length, repetition, several methods', () => {
+      expectInvalidToken(
+        extractToken(withHeader(`Bearer ${'a'.repeat(65)}`), DEFERRED),
+        'too_long',
+      );
+      expectInvalidRequest(
+        extractToken(
+          request({ url: '/?access_token=a&access_token=b' }),
+          DEFERRED,
+        ),
+        PARAMETER_ONCE,
+      );
+      expectInvalidRequest(
+        extractToken(
+          request({
+            url: '/?access_token=x$y',
+            headers: { authorization: 'Bearer not$b64' },
+          }),
+          DEFERRED,
+        ),
+        MORE_THAN_ONE_METHOD,
       );
     });
   });

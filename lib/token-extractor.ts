@@ -62,6 +62,14 @@ export interface ExtractOptions {
    * @default ['Bearer']
    */
   schemes?: readonly AuthScheme[];
+  /**
+   * Leaves the b64token syntax check (RFC 6750 section 2.1) to the caller, who must then
+   * call {@link isB64token} before using a token it has not verified before: a token found
+   * by its exact string among verified ones was checked when it was verified, and the check
+   * is a scan of the whole token on every request.
+   * @default false
+   */
+  deferSyntaxCheck?: boolean;
 }
 
 /** The outcome of extraction. */
@@ -72,6 +80,11 @@ export type ExtractResult =
 const PARAMETER = 'access_token';
 // RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Whether `token` has the b64token syntax of RFC 6750 section 2.1. */
+export function isB64token(token: string): boolean {
+  return B64TOKEN.test(token);
+}
 // An auth-scheme followed by nothing or by 1*SP and credentials (RFC 9110 section 11.4).
 const SPACE = 0x20;
 // RFC 9110 tchar, as a table indexed by character code.
@@ -123,6 +136,7 @@ function readHeader(
   req: TokenRequest,
   maxLength: number,
   schemes: readonly AuthScheme[],
+  checkSyntax: boolean,
 ): Found {
   if (countAuthorizationFields(req) > 1) {
     return {
@@ -175,7 +189,7 @@ function readHeader(
   if (credentials.length > maxLength) {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
   }
-  if (!B64TOKEN.test(credentials)) return malformed();
+  if (checkSyntax && !B64TOKEN.test(credentials)) return malformed();
   return { kind: 'token', token: credentials, scheme };
 }
 
@@ -234,7 +248,11 @@ function malformed(): Found {
   return { kind: 'error', error: new InvalidTokenError('malformed') };
 }
 
-function readParameterValues(values: unknown, maxLength: number): Found {
+function readParameterValues(
+  values: unknown,
+  maxLength: number,
+  checkSyntax: boolean,
+): Found {
   if (values === undefined) return NONE;
   if (typeof values !== 'string') {
     return {
@@ -250,7 +268,7 @@ function readParameterValues(values: unknown, maxLength: number): Found {
   if (values.length > maxLength) {
     return { kind: 'error', error: new InvalidTokenError('too_long') };
   }
-  if (!B64TOKEN.test(values)) return malformed();
+  if (checkSyntax && !B64TOKEN.test(values)) return malformed();
   return { kind: 'token', token: values, scheme: 'Bearer' };
 }
 
@@ -258,6 +276,7 @@ function readQuery(
   req: TokenRequest,
   maxLength: number,
   schemes: readonly AuthScheme[],
+  checkSyntax: boolean,
 ): Found {
   if (!schemes.includes('Bearer')) return NONE;
   const url = req.url ?? '';
@@ -275,6 +294,7 @@ function readQuery(
   return readParameterValues(
     values.length === 1 ? values[0] : values,
     maxLength,
+    checkSyntax,
   );
 }
 
@@ -288,6 +308,7 @@ function readBody(
   req: TokenRequest,
   maxLength: number,
   schemes: readonly AuthScheme[],
+  checkSyntax: boolean,
 ): Found {
   if (!schemes.includes('Bearer')) return NONE;
   const body = req.body;
@@ -308,6 +329,7 @@ function readBody(
   return readParameterValues(
     (body as Record<string, unknown>)[PARAMETER],
     maxLength,
+    checkSyntax,
   );
 }
 
@@ -317,6 +339,7 @@ const READERS: Record<
     req: TokenRequest,
     maxLength: number,
     schemes: readonly AuthScheme[],
+    checkSyntax: boolean,
   ) => Found
 > = {
   header: readHeader,
@@ -329,7 +352,8 @@ const READERS: Record<
  *
  * - No credentials at all: {@link AuthenticationRequiredError} (challenge without `error`).
  * - `Bearer` with nothing after it: `invalid_token`, "The access token is missing.".
- * - A token outside the b64token syntax or over the length cap: `invalid_token`.
+ * - A token outside the b64token syntax (unless `deferSyntaxCheck`) or over the length
+ *   cap: `invalid_token`.
  * - A token in more than one location, or `access_token` repeated: `invalid_request`.
  *
  * Locations that are not enabled are not read at all.
@@ -341,12 +365,18 @@ export function extractToken(
   let found:
     { token: string; location: TokenLocation; scheme: AuthScheme } | undefined;
   const schemes = options.schemes ?? BEARER_ONLY;
+  const checkSyntax = options.deferSyntaxCheck !== true;
   let firstError: BearerError | undefined;
   let sources = 0;
   for (const location of options.locations) {
     let result: Found;
     try {
-      result = READERS[location](req, options.maxTokenLength, schemes);
+      result = READERS[location](
+        req,
+        options.maxTokenLength,
+        schemes,
+        checkSyntax,
+      );
     } catch {
       // A request object of an unexpected shape is a malformed request, not a crash.
       result = {

@@ -9,6 +9,7 @@
 import 'reflect-metadata';
 import { Controller, Get, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 
 const MAX_LIFETIME_MS = Number(
   process.env.BENCH_MAX_LIFETIME_MS ?? 15 * 60_000,
@@ -56,10 +57,31 @@ export function createAppModule({
   return AppModule;
 }
 
+/**
+ * Garbage collections from start to stop, by kind (young generation: scavenges; old:
+ * mark-compacts, incremental marking steps), with their wall time: where a variant's
+ * allocations end up, since pretenured objects make old-generation collections frequent.
+ */
+const gc = {
+  requests: 0,
+  minor: { count: 0, ms: 0 },
+  major: { count: 0, ms: 0 },
+};
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind =
+      entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR
+        ? gc.minor
+        : gc.major;
+    kind.count++;
+    kind.ms += entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 function printStatsAndExit(code, stats) {
   const { maxRSS } = process.resourceUsage();
   process.stdout.write(
-    `STATS ${JSON.stringify({ ...stats(), maxRSS: maxRSS * 1024 })}\n`,
+    `STATS ${JSON.stringify({ ...stats(), gc, maxRSS: maxRSS * 1024 })}\n`,
     () => process.exit(code),
   );
 }
@@ -86,6 +108,7 @@ export async function serve(
   });
   configure(app);
   await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+  app.getHttpServer().on('request', () => gc.requests++);
   const { port } = app.getHttpServer().address();
   process.stdout.write(`READY ${JSON.stringify({ port, pid: process.pid })}\n`);
   return app;
