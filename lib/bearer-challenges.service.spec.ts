@@ -146,6 +146,30 @@ describe('BearerChallengesService', () => {
       );
     });
 
+    it('answers a rotation of kinds, new errors each time, from the responses it rendered', () => {
+      const { service: fresh } = createService({});
+      const reasons = ['expired', 'malformed', 'signature'] as const;
+      const first = reasons.map((reason) =>
+        fresh.render(new InvalidTokenError(reason)),
+      );
+      for (let round = 0; round < 3; round++) {
+        reasons.forEach((reason, i) =>
+          expect(fresh.render(new InvalidTokenError(reason))).toBe(first[i]),
+        );
+      }
+      expect(first[1].challenge).toContain('error="invalid_token"');
+      expect(first[1].body).not.toEqual(first[0].body);
+      // More kinds than it keeps: each still gets its own, right response.
+      const many = Array.from({ length: 12 }, (_, i) =>
+        fresh.render(new InsufficientAccessError(`Only group ${i}.`)),
+      );
+      many.forEach((response, i) =>
+        expect(response.body).toMatchObject({
+          error_description: `Only group ${i}.`,
+        }),
+      );
+    });
+
     it('invalid_request: a 400', () => {
       const response = service.render(new InvalidRequestError());
       expect(response.status).toBe(400);

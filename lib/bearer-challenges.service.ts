@@ -101,6 +101,21 @@ export interface BearerErrorResponse {
 /** How long a challenge waits for the issuer's discovery (for `authorization_uri`). */
 export const CHALLENGE_DISCOVERY_WAIT_MS = 100;
 
+/** How many of the latest responses {@link BearerChallengesService.render} compares first. */
+const RECENT_RESPONSES = 8;
+
+/** A rendered response and what it depended on. */
+interface RecentResponse {
+  readonly code: string | undefined;
+  readonly description: string | undefined;
+  readonly status: number;
+  readonly scheme: AuthScheme;
+  readonly resource: string | undefined;
+  readonly extras: Readonly<Record<string, string>>;
+  readonly authorizationUri: string | undefined;
+  readonly response: BearerErrorResponse;
+}
+
 const TITLES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   401: 'Unauthorized',
@@ -116,16 +131,14 @@ const TITLES: Readonly<Record<number, string>> = {
 @Injectable()
 export class BearerChallengesService {
   private readonly rendered = new Map<string, BearerErrorResponse>();
-  /** The last exception rendered and what its response depended on. */
-  private lastRendered:
-    | {
-        readonly exception: BearerError;
-        readonly scheme: AuthScheme;
-        readonly resource: string | undefined;
-        readonly authorizationUri: string | undefined;
-        readonly response: BearerErrorResponse;
-      }
-    | undefined;
+  /**
+   * The latest responses and everything each depended on, compared by value without
+   * building a key: a flood of a few kinds of bad tokens (garbage, unknown key, expired)
+   * takes a few comparisons per refusal, and the guard's render and the filter's of one
+   * exception hit the same entry.
+   */
+  private readonly recent: RecentResponse[] = [];
+  private nextRecent = 0;
 
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS)
@@ -201,27 +214,34 @@ export class BearerChallengesService {
    * configuration state and then reused, so a flood of bad tokens costs one lookup each.
    */
   render(exception: BearerError): BearerErrorResponse {
-    // The guard renders a refusal for its challenge header and the filter again for the
-    // response: the second time is a few comparisons.
     const authorizationUri = this.authorizationUri();
-    const memo = this.lastRendered;
-    if (
-      memo !== undefined &&
-      memo.exception === exception &&
-      memo.scheme === exception.scheme &&
-      memo.resource === exception.resource &&
-      memo.authorizationUri === authorizationUri
-    ) {
-      return memo.response;
+    const status = exception.getStatus();
+    for (const entry of this.recent) {
+      if (
+        entry.code === exception.code &&
+        entry.description === exception.description &&
+        entry.status === status &&
+        entry.scheme === exception.scheme &&
+        entry.resource === exception.resource &&
+        // The errors without extras share one empty record; others match by their key.
+        entry.extras === exception.challengeExtras &&
+        entry.authorizationUri === authorizationUri
+      ) {
+        return entry.response;
+      }
     }
     const response = this.renderAnew(exception, authorizationUri);
-    this.lastRendered = {
-      exception,
+    this.recent[this.nextRecent] = {
+      code: exception.code,
+      description: exception.description,
+      status,
       scheme: exception.scheme,
       resource: exception.resource,
+      extras: exception.challengeExtras,
       authorizationUri,
       response,
     };
+    this.nextRecent = (this.nextRecent + 1) % RECENT_RESPONSES;
     return response;
   }
 
