@@ -318,6 +318,10 @@ describe('BearerGuard', () => {
     expect(guard.canActivate(call.context)).toBe(true);
     expect(guard.canActivate(call.context)).toBe(true);
     expect(calls).toBe(1);
+    // The mark is out of sight: nothing that copies or lists the arguments sees it.
+    const args = call.context.getArgs();
+    expect(Object.keys({ ...args })).toEqual(['0', '1']);
+    expect(Object.getOwnPropertySymbols({ ...args })).toEqual([]);
     expect(
       guard.canActivate(
         httpCall('http', PlainController, 'open', 'Bearer roleA').context,

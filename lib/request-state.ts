@@ -46,6 +46,9 @@ export function isAuthenticated(args: object): boolean {
  * growth and the collector's work on each request.
  */
 export function markAuthenticated(args: object): void {
-  if (Object.isExtensible(args)) (args as Marked)[ADMITTED] = true;
-  else ADMITTED_FROZEN.add(args);
+  if (Object.isExtensible(args)) {
+    Object.defineProperty(args, ADMITTED, { value: true, configurable: true });
+  } else {
+    ADMITTED_FROZEN.add(args);
+  }
 }
