@@ -211,7 +211,8 @@ export class BearerChallengesService {
 
   /**
    * The whole response to an error. Responses are built once per distinct error and
-   * configuration state and then reused, so a flood of bad tokens costs one lookup each.
+   * configuration state and then reused: one of the latest few is found by comparing what
+   * it depended on, any other by its key in the bounded map.
    */
   render(exception: BearerError): BearerErrorResponse {
     const authorizationUri = this.authorizationUri();
