@@ -7,6 +7,7 @@ import { jest } from '@jest/globals';
 import { Logger, type ArgumentsHost } from '@nestjs/common';
 import { FILTER_CATCH_EXCEPTIONS } from '@nestjs/common/constants.js';
 import type { HttpAdapterHost } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/internal';
 import { GraphQLError } from 'graphql';
 import { firstValueFrom, isObservable, type Observable } from 'rxjs';
 import { resolveAuthOptions, type AuthModuleOptions } from './auth-options.js';
@@ -103,7 +104,9 @@ function hostOf(
   const host = {
     getType: () => type,
     getArgs: () => [],
-    getArgByIndex: () => undefined,
+    // An HTTP call's arguments are the request and the response (Nest's switchToHttp()).
+    getArgByIndex: (index: number) =>
+      type === 'http' && index === 1 ? parts.response : undefined,
     switchToHttp: () => ({
       getResponse: () => parts.response,
       getRequest: () => ({}),
@@ -176,6 +179,16 @@ describe('BearerExceptionFilter', () => {
           401,
         ],
       ]);
+    });
+
+    it("reads the response without switchToHttp(), which assigns to Nest's context", () => {
+      const { filter } = createFilter();
+      const response = new RecordingNodeResponse();
+      const context = new ExecutionContextHost([{}, response, () => undefined]);
+      const before = Object.keys(context);
+      filter.catch(new InvalidTokenError('expired'), context);
+      expect(response.written?.status).toBe(401);
+      expect(Object.keys(context)).toEqual(before);
     });
 
     it('writes a 403 with its scope', () => {

@@ -14,6 +14,7 @@ import {
 } from './bearer-challenges.service.js';
 import { BearerError } from './bearer.errors.js';
 import { toGraphqlError } from './contexts/graphql-error.js';
+import { httpResponseOf } from './contexts/http.context.js';
 import { toRpcError } from './contexts/rpc.context.js';
 
 /** The WebSocket event that carries a refusal: `{"event":"error","data":{...}}`. */
@@ -55,11 +56,7 @@ export class BearerExceptionFilter implements ExceptionFilter<BearerError> {
       case 'rpc':
         return this.rpcError(host, response);
       default:
-        this.reply(
-          host.switchToHttp().getResponse(),
-          response,
-          exception.responseHeaders,
-        );
+        this.reply(httpResponseOf(host), response, exception.responseHeaders);
         return undefined;
     }
   }

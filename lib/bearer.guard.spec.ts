@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/internal';
 import { resolveAuthOptions, type AuthModuleOptions } from './auth-options.js';
 import type {
   Authentication,
@@ -220,6 +221,32 @@ describe('BearerGuard', () => {
     const call = httpCall('http', PlainController, 'open', 'Bearer roleA');
     expect(guard.canActivate(call.context)).toBe(true);
     expect(call.request.user).toMatchObject({ roles: ['A'] });
+  });
+
+  it("leaves Nest's execution context as it was, admitted or refused (switchToHttp() would assign to it)", () => {
+    const guard = createGuard({}, tokens);
+    for (const authorization of ['Bearer roleA', 'Bearer wrong']) {
+      const headers: Record<string, string> = {};
+      const request: Call['request'] = { headers: { authorization } };
+      const response = {
+        setHeader: (name: string, value: string) => (headers[name] = value),
+      };
+      const context = new ExecutionContextHost(
+        [request, response, () => undefined],
+        PlainController,
+        PlainController.prototype.open,
+      );
+      const before = Object.keys(context);
+      const admitted = authorization === 'Bearer roleA';
+      if (admitted) {
+        expect(guard.canActivate(context)).toBe(true);
+        expect(request.user).toMatchObject({ roles: ['A'] });
+      } else {
+        expect(() => guard.canActivate(context)).toThrow(InvalidTokenError);
+        expect(headers['WWW-Authenticate']).toBe('Bearer error="x"');
+      }
+      expect(Object.keys(context)).toEqual(before);
+    }
   });
 
   it('lets @Public() through, and @OptionalAuth() only without credentials', () => {

@@ -29,20 +29,37 @@ export function toCredentialRequest(request: HttpRequest): TokenRequest {
   };
 }
 
+/**
+ * The request of an HTTP call: its first argument, what `switchToHttp().getRequest()`
+ * returns. Nest's `switchToHttp()` assigns three new closures to the context on every call;
+ * reading the arguments directly took about 2 µs of CPU off each 401 in `npm run bench`
+ * (the guard sets the challenge, then the filter writes the response).
+ */
+export function httpRequestOf<T = HttpRequest>(host: ArgumentsHost): T {
+  return host.getArgByIndex<T>(0);
+}
+
+/** The response of an HTTP call (Express's or Fastify's): its second argument. */
+export function httpResponseOf(host: ArgumentsHost): unknown {
+  return host.getArgByIndex<unknown>(1);
+}
+
 /** HTTP routes on Express and Fastify: the request's headers, body and query. */
 export const httpContext: TransportContext = {
   type: 'http',
   readCredentials(host: ArgumentsHost): ContextCredentials {
-    const request = host.switchToHttp().getRequest<HttpRequest>();
-    return { kind: 'request', request: toCredentialRequest(request) };
+    return {
+      kind: 'request',
+      request: toCredentialRequest(httpRequestOf(host)),
+    };
   },
   attachPrincipal(host, principal): void {
-    host.switchToHttp().getRequest<HttpRequest>().user = principal;
+    httpRequestOf(host).user = principal;
   },
   readPrincipal(host): BearerPrincipal | undefined {
-    return host.switchToHttp().getRequest<{ user?: BearerPrincipal }>().user;
+    return httpRequestOf<{ user?: BearerPrincipal }>(host).user;
   },
   setHeader(host, name, value): void {
-    setResponseHeader(host.switchToHttp().getResponse(), name, value);
+    setResponseHeader(httpResponseOf(host), name, value);
   },
 };
