@@ -89,6 +89,15 @@ const VARIANTS = [
     file: 'nest-exception-floor.mjs',
     scenarios: ['invalid', 'tampered'],
   },
+  {
+    // Not a peer: the floor of Nest's exception path itself, a guard that throws one prebuilt
+    // error and a filter that writes a fixed 401 in one go; no token work at all.
+    id: 'nest-refusal-floor',
+    label:
+      'floor: a Nest guard that throws one prebuilt error, a filter that writes a fixed 401',
+    file: 'nest-refusal-floor.mjs',
+    scenarios: ['invalid', 'tampered'],
+  },
 ];
 const BASELINE = 'unprotected';
 /** The variant the fresh and tampered goals of issue 10 are measured against. */
@@ -864,6 +873,7 @@ function goalRowsIssue10(results) {
     const invalid = cell('invalid', variant);
     if (invalid) {
       const thrower = cell('invalid', 'nest-exception-floor');
+      const refusalFloor = cell('invalid', 'nest-refusal-floor');
       goals.push([
         variant,
         "refused before the signature >= 0.65x unprotected, ahead of Nest's throwing guard",
@@ -873,7 +883,7 @@ function goalRowsIssue10(results) {
           invalid.ratio >= 0.65 &&
             (thrower === undefined || invalid.ratio > thrower.ratio),
         ),
-        `${x(invalid.ratio)} (${x(invalid.cpuRatio)} by CPU), throwing guard ${x(thrower?.ratio)}`,
+        `${x(invalid.ratio)} (${x(invalid.cpuRatio)} by CPU), throwing guard ${x(thrower?.ratio)}, Nest's refusal floor ${x(refusalFloor?.ratio)}`,
       ]);
     }
     const reused = cell('reused', variant);

@@ -1,5 +1,7 @@
 // Not a peer: a guard that throws UnauthorizedException with an RFC 6750-shaped body and does
-// nothing else. It measures what Nest's own exception path costs, the floor for any 401.
+// nothing else: the 401 of a hand-written Nest guard, with Nest's own exception filter (a new
+// exception and its stack trace per request, the body through Express's res.json). The floor
+// of Nest's exception path itself is nest-refusal-floor.mjs.
 import { UnauthorizedException, UseGuards } from '@nestjs/common';
 import { createAppModule, serve } from './common.mjs';
 
