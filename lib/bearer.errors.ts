@@ -166,6 +166,7 @@ export type InvalidTokenReason =
   | 'not_dpop_bound'
   | 'certificate_bound'
   | 'not_sender_constrained'
+  | 'unsupported_binding'
   | 'invalid';
 
 const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
@@ -194,6 +195,8 @@ const INVALID_TOKEN_DESCRIPTIONS: Record<InvalidTokenReason, string> = {
     'The access token is bound to a client certificate the request does not present.',
   not_sender_constrained:
     'The access token is not sender-constrained; this resource accepts only DPoP-bound or certificate-bound tokens.',
+  unsupported_binding:
+    'The access token is bound to a key by a confirmation method this resource does not support.',
   invalid: 'The access token is invalid.',
 };
 

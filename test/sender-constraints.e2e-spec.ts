@@ -219,6 +219,60 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
   },
 );
 
+describe.each<ScenarioAdapter>(['express', 'fastify'])(
+  'a binding this module cannot check fails closed (RFC 7800 cnf, %s)',
+  (adapter) => {
+    let app: INestApplication;
+    let url: string;
+
+    beforeAll(async () => {
+      ({ app, url } = await start(adapter, options()));
+    });
+    afterAll(() => app?.close());
+
+    it.each<[string, unknown]>([
+      [
+        'a public key (jwk)',
+        { jwk: { kty: 'EC', crv: 'P-256', x: 'a', y: 'b' } },
+      ],
+      ['an encrypted key (jwe)', { jwe: 'eyJhbGciOiJSU0EtT0FFUCJ9.x.y.z.w' }],
+      ['a key set URL (jku)', { jku: 'https://client.example.com/jwks' }],
+      ['a key id (kid)', { kid: 'abc' }],
+      ['no method', {}],
+      ['an unknown member only', { foo: 1 }],
+      ['a string', 'x'],
+      ['a number', 5],
+      ['an array', [{ jkt: 'x' }]],
+      ['null', null],
+    ])('refuses a token bound by %s', async (_what, cnf) => {
+      const res = await send(`${url}/whoami`, {
+        headers: bearer(await token({ cnf })),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toMatch(
+        /^Bearer authorization_uri="[^"]+", error="invalid_token", error_description="The access token is bound to a key by a confirmation method this resource does not support."$/,
+      );
+    });
+
+    it('still answers a binding it checks by that binding, beside other members', async () => {
+      const res = await send(`${url}/whoami`, {
+        headers: bearer(
+          await token({ cnf: { jkt: 'x'.repeat(43), kid: 'k' } }),
+        ),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toContain('bound to a DPoP key');
+    });
+
+    it('accepts a token without cnf', async () => {
+      const res = await send(`${url}/whoami`, {
+        headers: bearer(await token()),
+      });
+      expect(res.status).toBe(200);
+    });
+  },
+);
+
 describe('certificate-bound tokens behind a proxy (Client-Cert, RFC 9440)', () => {
   it('believes the header only from a trusted proxy, in both RFC 9440 and PEM form', async () => {
     const jwt = await token({ cnf: { 'x5t#S256': alice.thumbprint } });

@@ -61,6 +61,8 @@ function ownObject(value: unknown): Record<string, unknown> | undefined {
  * - a token bound to a client certificate (`cnf["x5t#S256"]`, RFC 8705 section 3) needs
  *   that certificate on the request: the TLS connection's, or a trusted proxy's header;
  * - a token bound to a DPoP key (`cnf.jkt`, RFC 9449 section 6) is never a Bearer token;
+ * - a `cnf` that binds the token by neither (RFC 7800's `jwk`, `jwe`, `jku`, `kid`), or
+ *   that is not an object, is refused: the binding cannot be checked, so it fails closed;
  * - a token sent with the DPoP scheme needs one valid proof (RFC 9449 section 4.3) by the
  *   key it is bound to, made for this request, with the server's nonce when nonces are
  *   on, and never seen before: `jti`s are kept in the revocation store (shared by every
@@ -120,7 +122,17 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
     principal: BearerPrincipal,
     details: VerificationDetails,
   ): void | Promise<void> => {
-    const cnf = ownObject(readOwnClaim(principal.claims, 'cnf'));
+    const claim = readOwnClaim(principal.claims, 'cnf');
+    const cnf = claim === undefined ? undefined : ownObject(claim);
+    // RFC 7800: a token bound by a method not enforced here (`jwk`, `jwe`, `jku`, `kid`),
+    // or by no method at all, is refused: accepting it as a bearer token drops the binding.
+    if (
+      claim !== undefined &&
+      (cnf === undefined ||
+        !(Object.hasOwn(cnf, 'jkt') || Object.hasOwn(cnf, 'x5t#S256')))
+    ) {
+      throw new InvalidTokenError('unsupported_binding');
+    }
     const certificate =
       cnf === undefined ? undefined : readOwnClaim(cnf, 'x5t#S256');
     if (
