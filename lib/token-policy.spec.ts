@@ -580,6 +580,17 @@ describe('inspectToken', () => {
       expectRefused(token({}, { [name]: null }), 'claims');
     });
 
+    it.each(['sub', 'jti'])(
+      'refuses a %s that is not a string, and accepts one that is or none',
+      (name) => {
+        for (const value of [42, null, { id: 'admin' }, ['a'], true]) {
+          expectRefused(token({}, { [name]: value }), 'claims');
+        }
+        expectAccepted(token({}, { [name]: 'a-string' }));
+        expectAccepted(token({}, { [name]: undefined }));
+      },
+    );
+
     it('accepts a token without nbf and iat', () => {
       expectAccepted(token({}, { nbf: undefined, iat: undefined }));
     });

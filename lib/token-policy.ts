@@ -201,6 +201,14 @@ function checkClaims(
     throw new InvalidTokenError('claims');
   if (iat !== undefined && !isNumericDate(iat))
     throw new InvalidTokenError('claims');
+  // RFC 7519 sections 4.1.2 and 4.1.7: a subject and a token id are strings; a revocation,
+  // an owner check or a log keyed by them must never see an object or a number.
+  const sub = readOwnClaim(claims, 'sub');
+  if (sub !== undefined && typeof sub !== 'string')
+    throw new InvalidTokenError('claims');
+  const jti = readOwnClaim(claims, 'jti');
+  if (jti !== undefined && typeof jti !== 'string')
+    throw new InvalidTokenError('claims');
   const iss = readOwnClaim(claims, 'iss');
   // Exact match, no normalisation (RFC 9068 section 4, RFC 8725 section 3.8).
   const issuer =
@@ -234,7 +242,8 @@ function checkClaims(
  * Decodes a compact JWS and applies every check that needs no key: three base64url
  * segments and a size cap, a JSON object header in UTF-8, `alg` in the allowlist, an
  * accepted `typ`, no `crit`, `b64` or nested JWT, a bounded `kid`, then a JSON object
- * payload in UTF-8 with numeric `exp` (required), `nbf` and `iat`, an exactly trusted
+ * payload in UTF-8 with numeric `exp` (required), `nbf` and `iat`, string `sub` and `jti`
+ * where present, an exactly trusted
  * `iss`, a matching `aud`, and the clock.
  *
  * @throws InvalidTokenError with the reason of the first failed check.

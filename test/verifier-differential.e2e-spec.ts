@@ -303,6 +303,16 @@ const DIFFERENCES: readonly {
       return claims.iat !== undefined && claims.iat > NOW + TOLERANCE;
     },
   },
+  {
+    // RFC 7519 sections 4.1.2 and 4.1.7: sub and jti are strings; jose checks sub only
+    // against an expected subject, and jti never.
+    name: 'a sub or jti that is not a string',
+    applies: (_token, _header, claims) =>
+      ['sub', 'jti'].some(
+        (name) =>
+          Object.hasOwn(claims, name) && typeof claims[name] !== 'string',
+      ),
+  },
 ];
 
 /** The name of the difference that makes us refuse a token jose accepted, if any. */
@@ -789,6 +799,20 @@ const DIFFERENCE_CASES: readonly DifferenceCase[] = [
     false,
     'a non-finite NumericDate, or an iat in the future',
   ],
+  ...(
+    [
+      ['a numeric sub', { sub: 42 }],
+      ['an object sub', { sub: { id: 'admin' } }],
+      ['a null sub', { sub: null }],
+      ['a numeric jti', { jti: 7 }],
+      ['an array jti', { jti: ['a'] }],
+    ] as const
+  ).map(([name, claims]): DifferenceCase => [
+    name,
+    () => good(RS256, claims),
+    false,
+    'a sub or jti that is not a string',
+  ]),
   // jose 6 implements EdDSA only on Ed25519; RFC 8037 section 3.1 allows Ed448 too, and
   // node:crypto verifies it. Here we accept and jose refuses: no rule, jose's verdict
   // alone is false.
