@@ -3,6 +3,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import { RESOLVED_AUTH_OPTIONS } from './auth.constants.js';
 import type { ResolvedAuthOptions } from './auth-options.js';
 import {
+  AuthenticationRequiredError,
   AuthServerError,
   BearerError,
   InvalidTokenError,
@@ -163,6 +164,8 @@ export function toBearerError(error: unknown): BearerError {
 export class BearerAuthenticator {
   protected readonly logger = new Logger('nestjs-bearer');
   private readonly extractOptions: ExtractOptions;
+  /** With DPoP `required`: how a `Bearer` credential, which it does not accept, is read. */
+  private readonly bearerWhenDpopOnly: ExtractOptions | undefined;
   private readonly dpopOn: boolean;
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly cacheMaxAgeMs: number;
@@ -188,6 +191,14 @@ export class BearerAuthenticator {
       // Checked after the cache: a cached token was checked when it was verified.
       deferSyntaxCheck: true,
     };
+    this.bearerWhenDpopOnly =
+      options.dpop.mode === 'required'
+        ? {
+            locations: ['header'],
+            maxTokenLength: options.maxTokenLength,
+            schemes: ['Bearer'],
+          }
+        : undefined;
     this.policy = this.issuers.topLevelPolicy;
     const { tokenCache } = options;
     this.cache =
@@ -273,7 +284,11 @@ export class BearerAuthenticator {
     if (!extracted.ok) {
       // A malformed `DPoP` credential is answered on the DPoP challenge (RFC 9449 section 7.1).
       return this.fail(
-        extracted.error,
+        this.bearerWhenDpopOnly !== undefined &&
+          extracted.error instanceof AuthenticationRequiredError &&
+          this.sendsDpopBoundBearer(request, this.bearerWhenDpopOnly)
+          ? new InvalidTokenError('dpop_bound')
+          : extracted.error,
         undefined,
         this.dpopOn && namesDpopScheme(request) ? 'DPoP' : undefined,
       );
@@ -291,6 +306,32 @@ export class BearerAuthenticator {
           responseHeaders,
         }))
       : { principal, token, location, scheme, responseHeaders };
+  }
+
+  /**
+   * With DPoP `required`, a `Bearer` credential is none this resource accepts (RFC 6750
+   * section 3.1, no error code), except a JWT that names a DPoP key (`cnf.jkt`): its client
+   * is told to send it with the DPoP scheme (`invalid_token`). It is refused either way, so
+   * its claims are read unverified; an opaque token cannot tell and stays "no credentials".
+   */
+  private sendsDpopBoundBearer(
+    request: CredentialRequest,
+    bearer: ExtractOptions,
+  ): boolean {
+    const extracted = extractToken(request, bearer);
+    if (!extracted.ok) return false;
+    let claims: JwtClaims;
+    try {
+      ({ claims } = decodeToken(extracted.token, this.options));
+    } catch {
+      return false;
+    }
+    const cnf = readOwnClaim(claims, 'cnf');
+    return (
+      typeof cnf === 'object' &&
+      cnf !== null &&
+      readOwnClaim(cnf as JwtClaims, 'jkt') !== undefined
+    );
   }
 
   /**

@@ -22,6 +22,8 @@ const AUTHORIZE = 'https://login.example.com/authorize';
 const SHARED = `authorization_uri="${AUTHORIZE}"`;
 const ALGS = 'algs="ES256 EdDSA PS256 RS256"';
 const PROOF_ERROR = 'DPoP error="invalid_dpop_proof"';
+const DPOP_BOUND =
+  'The access token is bound to a DPoP key and must be sent with the DPoP scheme.';
 
 let key: TestKey;
 let jwks: JwksServer;
@@ -278,13 +280,25 @@ describe.each(['express', 'fastify'])('AUTH_DPOP=required on %s', (adapter) => {
   });
   afterAll(() => app?.stop());
 
-  it('treats any Bearer token as no credentials: 401 with the DPoP challenge alone', async () => {
-    for (const jwt of [await token(null), await token()]) {
+  it('treats an unbound Bearer token as no credentials: 401 with the DPoP challenge alone', async () => {
+    for (const jwt of [await token(null), 'not-a-jwt', 'a.b.c']) {
       const res = await send(`${app.url}/me`, { headers: bearer(jwt) });
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe(`DPoP ${SHARED}, ${ALGS}`);
       expect(json(res)).toMatchObject({ error: null });
     }
+  });
+
+  it('refuses a DPoP-bound token sent as Bearer with invalid_token on the DPoP challenge', async () => {
+    const res = await send(`${app.url}/me`, { headers: bearer(await token()) });
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(
+      `DPoP error="invalid_token", error_description="${DPOP_BOUND}", ${SHARED}, ${ALGS}`,
+    );
+    expect(json(res)).toMatchObject({
+      error: 'invalid_token',
+      error_description: DPOP_BOUND,
+    });
   });
 
   it('accepts a DPoP request', async () => {
