@@ -79,6 +79,7 @@ export class BearerGuard implements CanActivate {
         this.logRefusedContext(type);
         throw new AuthServerError(`no transport adapter for "${type}"`);
       }
+      if (route.access === 'optional') transport.varyOnCredentials?.(context);
       // Nest runs a guard twice for one call when it is both global and on the class.
       if (isAuthenticated(context.getArgs())) return true;
       const credentials = transport.readCredentials(context);

@@ -57,6 +57,18 @@ describe.each(ADAPTERS)('GET /feed of the sample app on %s', (adapter) => {
     expect(anonymous.documents).toHaveLength(1);
   });
 
+  it('answers with Vary: Authorization, with and without a token; a protected route without', async () => {
+    const token = await devToken('vera');
+    for (const headers of [{}, bearer(token)]) {
+      const res = await send(`${app.url}/feed`, { headers });
+      expect(res.status).toBe(200);
+      expect(res.headers.vary).toBe('Authorization');
+    }
+    const me = await send(`${app.url}/me`, { headers: bearer(token) });
+    expect(me.status).toBe(200);
+    expect(me.headers.vary).toBeUndefined();
+  });
+
   it('with an invalid token: the same 401 as any route', async () => {
     const bad = bearer('not.a.jwt');
     const feed = await send(`${app.url}/feed`, { headers: bad });

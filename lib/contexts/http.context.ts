@@ -2,6 +2,7 @@ import type { ArgumentsHost } from '@nestjs/common';
 import type { BearerPrincipal } from '../claims.js';
 import type { RequestSocket, TokenRequest } from '../token-extractor.js';
 import {
+  appendVary,
   setResponseHeader,
   type ContextCredentials,
   type TransportContext,
@@ -61,5 +62,8 @@ export const httpContext: TransportContext = {
   },
   setHeader(host, name, value): void {
     setResponseHeader(httpResponseOf(host), name, value);
+  },
+  varyOnCredentials(host): void {
+    appendVary(httpResponseOf(host), 'Authorization');
   },
 };

@@ -32,6 +32,38 @@ export interface TransportContext {
   readPrincipal(host: ArgumentsHost): BearerPrincipal | undefined;
   /** Sets a response header where the transport has a response; otherwise does nothing. */
   setHeader(host: ArgumentsHost, name: string, value: string): void;
+  /**
+   * Adds `Authorization` to the response's `Vary` where the transport has cacheable
+   * responses: an `@OptionalAuth()` answer differs by caller, and a shared cache must not
+   * hand the anonymous one to a signed-in caller (RFC 9111 section 4.1).
+   */
+  varyOnCredentials?(host: ArgumentsHost): void;
+}
+
+/**
+ * Adds `field` to a framework response's `Vary` header unless it (or `*`) is listed already;
+ * Node's, Express's and Fastify's responses all have `getHeader`.
+ */
+export function appendVary(response: unknown, field: string): void {
+  if (typeof response !== 'object' || response === null) return;
+  const { getHeader } = response as { getHeader?: (name: string) => unknown };
+  const current =
+    typeof getHeader === 'function' ? getHeader.call(response, 'vary') : '';
+  const listed = Array.isArray(current)
+    ? current.join(', ')
+    : typeof current === 'string'
+      ? current
+      : '';
+  const wanted = field.toLowerCase();
+  for (const item of listed.split(',')) {
+    const name = item.trim().toLowerCase();
+    if (name === wanted || name === '*') return;
+  }
+  setResponseHeader(
+    response,
+    'Vary',
+    listed.trim() === '' ? field : `${listed}, ${field}`,
+  );
 }
 
 /** A framework response: Node's and Express's `setHeader`, or Fastify's `header`. */
