@@ -93,6 +93,13 @@ export type VerificationHook = (
 ) => void | Promise<void>;
 
 /**
+ * What a principal must keep passing for as long as it is in use, past its verification
+ * (revocation): run again on each message of a connection authenticated once (a
+ * WebSocket). It throws a {@link BearerError} to refuse, synchronously.
+ */
+export type StandingCheck = (principal: BearerPrincipal) => void;
+
+/**
  * Verifies tokens that are not a compact JWS (opaque tokens, say by RFC 7662 introspection).
  * It answers synchronously when it can (a cached answer) and throws a {@link BearerError}.
  */
@@ -170,6 +177,8 @@ export class BearerAuthenticator {
   private readonly cache: TokenCache<VerifiedToken> | undefined;
   private readonly cacheMaxAgeMs: number;
   private readonly hooks: VerificationHook[] = [];
+  private readonly standingChecks: StandingCheck[] = [];
+  private readonly standingListeners = new Set<() => void>();
   private opaqueVerifier: OpaqueTokenVerifier | undefined;
   private policy: TokenPolicy;
   private readonly resources = new Set<string>();
@@ -260,6 +269,39 @@ export class BearerAuthenticator {
   /** Adds a hook that runs after every successful verification, in the order added. */
   addVerificationHook(hook: VerificationHook): void {
     this.hooks.push(hook);
+  }
+
+  /**
+   * Adds a check that every principal must keep passing while a connection uses it (see
+   * {@link checkStanding}); a feature that can refuse a token after its verification
+   * (revocation) adds one beside its verification hook.
+   */
+  addStandingCheck(check: StandingCheck): void {
+    this.standingChecks.push(check);
+  }
+
+  /**
+   * Whether a principal verified earlier still stands: each standing check in order.
+   *
+   * @throws BearerError of the first check that refuses it.
+   */
+  checkStanding(principal: BearerPrincipal): void {
+    for (const check of this.standingChecks) check(principal);
+  }
+
+  /**
+   * Calls `listener` whenever a standing check may answer differently (a revocation was
+   * added, here or on another instance): a WebSocket adapter then checks its sockets.
+   * Returns the function that removes it.
+   */
+  onStandingChange(listener: () => void): () => void {
+    this.standingListeners.add(listener);
+    return () => this.standingListeners.delete(listener);
+  }
+
+  /** Tells the {@link onStandingChange} listeners that a standing check changed. */
+  standingChanged(): void {
+    for (const listener of this.standingListeners) listener();
   }
 
   /**

@@ -16,7 +16,7 @@ import {
   InvalidTokenError,
 } from './bearer.errors.js';
 import { BearerGuard } from './bearer.guard.js';
-import { createPrincipal } from './claims.js';
+import { createPrincipal, type BearerPrincipal } from './claims.js';
 import { OptionalAuth } from './decorators/optional-auth.decorator.js';
 import { Public } from './decorators/public.decorator.js';
 import { Roles } from './decorators/roles.decorator.js';
@@ -59,6 +59,10 @@ function fakeAuthenticator(
   return {
     // No @Resource() routes here: every audience the (fake) policy admitted is fine.
     assertAudience(): void {},
+    // A principal whose claims say "revoked" no longer stands.
+    checkStanding(held: BearerPrincipal): void {
+      if (held.claims.revoked === true) throw new InvalidTokenError('revoked');
+    },
     authenticate(request: CredentialRequest): Authentication {
       const header = request.headers.authorization;
       if (header === undefined) throw new AuthenticationRequiredError();
@@ -320,6 +324,11 @@ describe('BearerGuard', () => {
     expect(
       run(guard, httpCall('ws', PlainController, 'open', undefined, expired)),
     ).toThrow(expect.objectContaining({ reason: 'expired' }) as Error);
+    const revoked = {};
+    writePrincipal(revoked, principal({ revoked: true }));
+    expect(
+      run(guard, httpCall('ws', PlainController, 'open', undefined, revoked)),
+    ).toThrow(expect.objectContaining({ reason: 'revoked' }) as Error);
   });
 
   it('does the work once when Nest runs it twice for one call', () => {

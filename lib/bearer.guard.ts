@@ -89,6 +89,7 @@ export class BearerGuard implements CanActivate {
       }
       if (credentials.kind === 'principal') {
         this.checkStillValid(credentials.principal);
+        this.authenticator.checkStanding(credentials.principal);
         this.admit(context, transport, route, credentials.principal);
         return true;
       }
@@ -228,7 +229,10 @@ export class BearerGuard implements CanActivate {
     publishAuthenticated(transport.type);
   }
 
-  /** A principal authenticated earlier (a WebSocket's) must still be within its `exp`. */
+  /**
+   * A principal authenticated earlier (a WebSocket's) must still be within its `exp`, and
+   * still pass the standing checks (not revoked since).
+   */
   private checkStillValid(principal: BearerPrincipal): void {
     const exp = principal.claims.exp;
     if (

@@ -3,6 +3,7 @@
  * compiled app as a child process on each HTTP adapter, real `ws` clients on
  * `ws://127.0.0.1:$PORT/ws`.
  */
+import { randomUUID } from 'node:crypto';
 import { ADAPTERS } from './scenario/scenario-app.js';
 import { bearer, outcome, send } from './support/http.js';
 import {
@@ -133,6 +134,36 @@ describe.each(ADAPTERS)('the sample app WebSocket on %s', (adapter) => {
     expect(socket.isOpen).toBe(true);
     await expect(socket.request('documents')).resolves.toMatchObject({
       event: 'error',
+    });
+  });
+
+  it('closes the connection with 1008 within a second of its token being revoked', async () => {
+    const jti = randomUUID();
+    const socket = await openWith(
+      bearer(await token({ scope: 'documents.read', jti })),
+    );
+    const other = await openWith(
+      bearer(await token({ scope: 'documents.read', jti: randomUUID() })),
+    );
+    await expect(socket.request('documents')).resolves.toMatchObject({
+      event: 'documents',
+    });
+    const revoked = await send(`${app.url}/admin/revocations`, {
+      method: 'POST',
+      headers: {
+        ...bearer(await token({ roles: ['Admin'] })),
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ jti }),
+    });
+    expect(revoked.status).toBe(204);
+    await expect(socket.waitForClose(1000)).resolves.toEqual({
+      code: 1008,
+      reason: 'The access token is revoked.',
+    });
+    // Another token's socket stays open and answered.
+    await expect(other.request('documents')).resolves.toMatchObject({
+      event: 'documents',
     });
   });
 

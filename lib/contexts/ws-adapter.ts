@@ -30,6 +30,7 @@ import {
   isGatewayClass,
   normalizeGatewayPath,
   resolveGatewayAccess,
+  SocketStandings,
   strictestAccess,
   toUpgradeCredentialRequest,
   writeUpgradeRefusal,
@@ -66,6 +67,10 @@ interface Services {
   readonly gateways: readonly Type[];
   readonly reflector: Reflector;
   readonly scanner: MetadataScanner;
+  /** The open sockets with a principal, closed when it is revoked. */
+  readonly standings: SocketStandings;
+  /** Stops following revocations (on dispose). */
+  readonly unwatch: () => void;
 }
 
 /**
@@ -84,8 +89,9 @@ interface Services {
  * - The principal is kept on the socket, so that `BearerGuard` authorizes every message
  *   (`@Scopes()`, `@Roles()`, `@StepUp()`) and `@Principal()` reads it. A refused message
  *   gets `{"event":"error","data":{...}}` and the socket stays open.
- * - When the token expires (`exp` plus `clockTolerance`), the server closes the socket
- *   with code 1008.
+ * - When the token expires (`exp` plus `clockTolerance`), or is revoked (the revocation
+ *   store's event, on every instance that shares it), the server closes the socket with
+ *   code 1008, the refusal's description as the reason.
  *
  * Install it with `app.useWebSocketAdapter(new BearerWsAdapter(app))`; the app must import
  * `AuthModule`.
@@ -180,6 +186,7 @@ export class BearerWsAdapter extends WsAdapter {
         handleUpgrade(request, socket, head, (client, upgraded) => {
           if (principal !== undefined) {
             writePrincipal(client, principal);
+            services.standings.watch(client, principal);
             closeAtExpiry(
               client,
               principal.claims.exp,
@@ -262,6 +269,12 @@ export class BearerWsAdapter extends WsAdapter {
     );
   }
 
+  /** Stops following revocations, then disposes of the servers as `WsAdapter` does. */
+  override async dispose(): Promise<void> {
+    this.services?.unwatch();
+    await super.dispose();
+  }
+
   private resolveServices(): Services {
     if (this.services !== undefined) return this.services;
     let authenticator: BearerAuthenticator;
@@ -280,8 +293,13 @@ export class BearerWsAdapter extends WsAdapter {
         gateways.add(type);
       }
     }
+    const standings = new SocketStandings((principal) =>
+      authenticator.checkStanding(principal),
+    );
     this.services = {
       authenticator,
+      standings,
+      unwatch: authenticator.onStandingChange(() => standings.recheck()),
       challenges: this.app.get(BearerChallengesService, { strict: false }),
       options: this.app.get<symbol, ResolvedAuthOptions>(
         RESOLVED_AUTH_OPTIONS,

@@ -5,6 +5,12 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { BearerErrorResponse } from '../bearer-challenges.service.js';
+import {
+  AuthServerError,
+  InsufficientAccessError,
+  InvalidTokenError,
+} from '../bearer.errors.js';
+import { createPrincipal, type BearerPrincipal } from '../claims.js';
 import { OptionalAuth } from '../decorators/optional-auth.decorator.js';
 import { Public } from '../decorators/public.decorator.js';
 import { Scopes } from '../decorators/scopes.decorator.js';
@@ -14,6 +20,7 @@ import {
   isGatewayClass,
   normalizeGatewayPath,
   resolveGatewayAccess,
+  SocketStandings,
   strictestAccess,
   toUpgradeCredentialRequest,
   WS_EXPIRED_REASON,
@@ -198,6 +205,69 @@ class HandlerlessGateway {}
 class PublicHandlerlessGateway {}
 
 class NotAGateway {}
+
+describe('SocketStandings', () => {
+  const of = (sub: string): BearerPrincipal =>
+    createPrincipal({ sub }, { scopeClaims: ['scp'], roleClaim: 'roles' });
+
+  it('closes with 1008 and the description the sockets whose principal a check refuses, once', () => {
+    const refused = new Set<string>();
+    const standings = new SocketStandings((principal) => {
+      if (refused.has(principal.sub ?? '')) {
+        throw new InvalidTokenError('revoked');
+      }
+    });
+    const alice = new FakeSocket();
+    const bob = new FakeSocket();
+    standings.watch(alice, of('alice'));
+    standings.watch(bob, of('bob'));
+    standings.recheck();
+    expect([alice.closes, bob.closes]).toEqual([[], []]);
+    refused.add('alice');
+    standings.recheck();
+    standings.recheck();
+    expect(alice.closes).toEqual([
+      [WS_POLICY_VIOLATION, 'The access token is revoked.'],
+    ]);
+    expect(bob.closes).toEqual([]);
+    expect(standings.size).toBe(1);
+  });
+
+  it('forgets a socket once it closes', () => {
+    const standings = new SocketStandings(() => {
+      throw new InvalidTokenError('revoked');
+    });
+    const socket = new FakeSocket();
+    standings.watch(socket, of('alice'));
+    socket.emit('close');
+    expect(standings.size).toBe(0);
+    standings.recheck();
+    expect(socket.closes).toEqual([]);
+  });
+
+  it('closes nothing when a check cannot answer (5xx, say a store outage)', () => {
+    const standings = new SocketStandings(() => {
+      throw new AuthServerError('the revocation store is unavailable');
+    });
+    const socket = new FakeSocket();
+    standings.watch(socket, of('alice'));
+    standings.recheck();
+    expect(socket.closes).toEqual([]);
+    expect(standings.size).toBe(1);
+  });
+
+  it('keeps the close reason within the 123 bytes a close frame allows', () => {
+    const standings = new SocketStandings(() => {
+      throw new InsufficientAccessError('é'.repeat(62));
+    });
+    const socket = new FakeSocket();
+    standings.watch(socket, of('alice'));
+    standings.recheck();
+    expect(socket.closes).toEqual([
+      [WS_POLICY_VIOLATION, 'The access token is no longer accepted.'],
+    ]);
+  });
+});
 
 describe('gateway access', () => {
   const reflector = new Reflector();

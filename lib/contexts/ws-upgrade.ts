@@ -1,7 +1,7 @@
 /**
  * The parts of WebSocket authentication that need neither `ws` nor `@nestjs/platform-ws`:
  * the credential request of an upgrade, the refusal written on its socket, the close at
- * the token's expiry, and which access a gateway path needs. `BearerWsAdapter` puts them
+ * the token's expiry or revocation, and which access a gateway path needs. `BearerWsAdapter` puts them
  * together.
  */
 import type { Type } from '@nestjs/common';
@@ -10,7 +10,8 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { CredentialRequest } from '../bearer-authenticator.service.js';
 import type { BearerErrorResponse } from '../bearer-challenges.service.js';
-import { InvalidTokenError } from '../bearer.errors.js';
+import { BearerError, InvalidTokenError } from '../bearer.errors.js';
+import type { BearerPrincipal } from '../claims.js';
 import {
   resolveRouteRequirements,
   type RouteAccess,
@@ -112,6 +113,60 @@ export function closeAtExpiry(
     timer = undefined;
   });
   check();
+}
+
+/** RFC 6455 section 5.5: a close frame's payload is at most 125 bytes, 2 of them the code. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * The open sockets of authenticated principals, each closed with 1008 as soon as its
+ * principal no longer stands (say, its token was revoked): {@link recheck} runs when a
+ * standing check may answer differently, and each message is checked by the guard anyway.
+ */
+export class SocketStandings {
+  private readonly sockets = new Map<ClosableSocket, BearerPrincipal>();
+
+  constructor(
+    /** Throws a `BearerError` for a principal that no longer stands. */
+    private readonly checkStanding: (principal: BearerPrincipal) => void,
+  ) {}
+
+  /** Follows `socket` until it closes. */
+  watch(socket: ClosableSocket, principal: BearerPrincipal): void {
+    this.sockets.set(socket, principal);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
+  /** Sockets followed. */
+  get size(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * Closes, with 1008 and the refusal's description, every socket whose principal a check
+   * refuses with a 4xx. A check that cannot answer (5xx, a store outage) closes nothing:
+   * the guard answers each message of such a socket as it answers requests meanwhile.
+   */
+  recheck(): void {
+    for (const [socket, principal] of this.sockets) {
+      try {
+        this.checkStanding(principal);
+      } catch (error) {
+        if (error instanceof BearerError && error.getStatus() < 500) {
+          this.sockets.delete(socket);
+          socket.close(WS_POLICY_VIOLATION, closeReasonOf(error));
+        }
+      }
+    }
+  }
+}
+
+function closeReasonOf(error: BearerError): string {
+  const { description } = error;
+  return description !== undefined &&
+    Buffer.byteLength(description) <= MAX_CLOSE_REASON_BYTES
+    ? description
+    : 'The access token is no longer accepted.';
 }
 
 const STRICTNESS: Readonly<Record<RouteAccess, number>> = {

@@ -110,7 +110,12 @@ export class BearerRevocations implements OnModuleInit, OnApplicationShutdown {
     const store = this.store;
     if (store === undefined) return;
     this.authenticator.addVerificationHook(this.verify);
-    this.unsubscribe = store.subscribe(() => this.evict());
+    // An open WebSocket was verified once: its messages, and its socket, check again.
+    this.authenticator.addStandingCheck(this.verify);
+    this.unsubscribe = store.subscribe(() => {
+      this.evict();
+      this.authenticator.standingChanged();
+    });
     await store.whenReady?.(READY_WAIT_MS);
   }
 
