@@ -119,7 +119,7 @@ export function buildErrorSchema(
 const CHALLENGE_HEADER = {
   'WWW-Authenticate': {
     description:
-      'The `Bearer` challenge (RFC 6750 section 3): `error`, `error_description`, `scope` and the configured `realm`, `authorization_uri`, `resource_metadata`.',
+      'The `Bearer` challenge (RFC 6750 section 3), and the `DPoP` one (with `algs`, RFC 9449 section 7.1) when DPoP is on: `error`, `error_description`, `scope` and the configured `realm`, `authorization_uri`, `resource_id`, `resource_metadata`.',
     schema: { type: 'string' },
   },
 };
