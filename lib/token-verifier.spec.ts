@@ -225,6 +225,64 @@ describe('verifyJwsSignature', () => {
       expect(verifyJwsSignature(token, 'PS256', RSA_PSS.publicKey)).toBe(true);
     });
 
+    it.each([
+      ['no salt', 0],
+      ['a 20-byte salt', 20],
+      ['the longest salt', constants.RSA_PSS_SALTLEN_MAX_SIGN],
+    ])(
+      'refuses a PS256 signature with %s (RFC 7518 section 3.5: salt as long as the digest)',
+      (_what, saltLength) => {
+        for (const pair of [RSA, RSA_PSS]) {
+          const token = signRaw(
+            signingInputOf('PS256'),
+            'sha256',
+            pair.privateKey,
+            { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength },
+          );
+          // A valid PSS signature all the same: OpenSSL's automatic salt length takes it.
+          const dot = token.lastIndexOf('.');
+          expect(
+            verify(
+              'sha256',
+              Buffer.from(token.slice(0, dot)),
+              {
+                key: pair.publicKey,
+                padding: constants.RSA_PKCS1_PSS_PADDING,
+                saltLength: constants.RSA_PSS_SALTLEN_AUTO,
+              },
+              signatureOf(token),
+            ),
+          ).toBe(true);
+          expect(verifyJwsSignature(token, 'PS256', pair.publicKey)).toBe(
+            false,
+          );
+        }
+      },
+    );
+
+    it('refuses a PSS signature by an rsa-pss key in a token that says RS256', () => {
+      // An rsa-pss key verifies PSS whatever padding is asked: the alg would be confused.
+      const token = signRaw(
+        signingInputOf('RS256'),
+        'sha256',
+        RSA_PSS.privateKey,
+        {
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+        },
+      );
+      const dot = token.lastIndexOf('.');
+      expect(
+        verify(
+          'sha256',
+          Buffer.from(token.slice(0, dot)),
+          RSA_PSS.publicKey,
+          signatureOf(token),
+        ),
+      ).toBe(true);
+      expect(verifyJwsSignature(token, 'RS256', RSA_PSS.publicKey)).toBe(false);
+    });
+
     it('accepts EdDSA with an Ed448 key (RFC 8037)', () => {
       const token = signRaw(signingInputOf('EdDSA'), null, ED448.privateKey);
       expect(verifyJwsSignature(token, 'EdDSA', ED448.publicKey)).toBe(true);
@@ -357,6 +415,39 @@ describe('verifyJwsSignature', () => {
         ),
       ).toBe(false);
     });
+
+    it.each([
+      ['ES256', 'sha256', P256, 32],
+      ['ES384', 'sha384', P384, 48],
+      ['ES512', 'sha512', P521, 66],
+    ] as const)(
+      'refuses an %s signature whose R and S each carry one zero byte more (one token, one encoding)',
+      (alg, hash, pair, size) => {
+        const token = signRaw(signingInputOf(alg), hash, pair.privateKey, {
+          dsaEncoding: 'ieee-p1363',
+        });
+        const signature = signatureOf(token);
+        const zero = Buffer.of(0);
+        const padded = Buffer.concat([
+          zero,
+          signature.subarray(0, size),
+          zero,
+          signature.subarray(size),
+        ]);
+        // The padded halves are the same integers: OpenSSL takes their DER form.
+        expect(
+          verify(
+            hash,
+            Buffer.from(token.slice(0, token.lastIndexOf('.'))),
+            pair.publicKey,
+            p1363ToDer(padded),
+          ),
+        ).toBe(true);
+        expect(
+          verifyJwsSignature(withSignature(token, padded), alg, pair.publicKey),
+        ).toBe(false);
+      },
+    );
 
     it('refuses a P-256 signature of the right length for ES384 and ES512', () => {
       const token = signRaw(
