@@ -278,6 +278,25 @@ describe('JwksKeySource', () => {
       expect(server.jwksRequests).toBe(3);
     });
 
+    it('decides an unknown kid without a promise inside the cooldown, and leaves it to a refetch after', async () => {
+      const { source, clock } = createSource(server);
+      await source.getKey('key-a', 'RS256');
+      expect(
+        sameKey(source.getKnownKey('key-a', 'RS256') as KeyObject, keyA),
+      ).toBe(true);
+      let thrown: unknown;
+      try {
+        source.getKnownKey('nope', 'RS256');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidTokenError);
+      expect((thrown as InvalidTokenError).reason).toBe('unknown_key');
+      clock.advance(OPTIONS.cooldown);
+      expect(source.getKnownKey('nope', 'RS256')).toBeUndefined();
+      expect(server.jwksRequests).toBe(1);
+    });
+
     it('counts the first fetch in the cooldown', async () => {
       const { source } = createSource(server);
       await expectUnknownKey(source.getKey('nope', 'RS256'));
@@ -623,6 +642,8 @@ describe('JwksKeySource', () => {
       // The refetch fails, so the key may well exist: a server fault, not a bad token.
       await expectServerError(source.getKey('new-kid', 'RS256'));
       expect(server.jwksRequests).toBe(2);
+      // Inside the cooldown, the synchronous path does not call it a bad token either.
+      expect(source.getKnownKey('new-kid', 'RS256')).toBeUndefined();
       clock.advance(1_000);
       await expectServerError(source.getKey('new-kid-2', 'RS256'));
       expect(server.jwksRequests).toBe(2);
