@@ -418,6 +418,10 @@ describe('isApplicationToken', () => {
     expect(
       isApplicationToken({ sub: 'c', client_id: 'c', idtyp: 'user' }),
     ).toBe(false);
+    // Only "app" is an application: any other value, even on an app-only token, is not.
+    for (const idtyp of ['device', '', 'App', 'application']) {
+      expect(isApplicationToken({ ...azureApp, idtyp })).toBe(false);
+    }
   });
 
   it('an Azure AD delegated token is never an application token, even with sub equal to azp', () => {
