@@ -26,6 +26,7 @@ import {
   InsufficientAccessError,
   InsufficientScopeError,
   InvalidTokenError,
+  UseDpopNonceError,
 } from './bearer.errors.js';
 import { UNAUTHENTICATED_CODE } from './contexts/graphql-error.js';
 import type { IssuerKeysService } from './keys/issuer-keys.service.js';
@@ -270,6 +271,23 @@ describe('BearerExceptionFilter', () => {
         error_description: EXPIRED,
         message: EXPIRED,
       });
+    });
+
+    it("writes an error's own response headers (DPoP-Nonce) on both paths, as app code throws it", () => {
+      const { filter, adapter } = createFilter({ dpop: 'allowed' });
+      const response = new RecordingNodeResponse();
+      filter.catch(
+        new UseDpopNonceError('n0nce'),
+        hostOf('http', { response }),
+      );
+      expect(response.written?.headers['DPoP-Nonce']).toBe('n0nce');
+      filter.catch(new UseDpopNonceError('n1nce'), hostOf('http', {}));
+      expect(adapter.calls).toContainEqual([
+        'setHeader',
+        undefined,
+        'DPoP-Nonce',
+        'n1nce',
+      ]);
     });
 
     it('leaves a response whose headers are already sent to the adapter', () => {
