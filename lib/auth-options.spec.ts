@@ -310,6 +310,17 @@ describe('resolveAuthOptions', () => {
     });
   });
 
+  it.each([
+    ['a space', 'https://docs.example.com/errors/a b'],
+    ['a double quote', 'https://docs.example.com/errors/"x"'],
+    ['a backslash', 'https://docs.example.com/errors\\x'],
+  ])(
+    'refuses an errorUri with %s, which no challenge could carry (RFC 6750 section 3)',
+    (_what, errorUri) => {
+      expectRefused({ ...BASE, errorUri }, 'errorUri', /RFC 3986/);
+    },
+  );
+
   describe('algorithms', () => {
     it.each([
       ['a string', 'RS256', /must be an array/],
