@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/internal';
@@ -329,6 +330,27 @@ describe('BearerGuard', () => {
     expect(
       run(guard, httpCall('ws', PlainController, 'open', undefined, revoked)),
     ).toThrow(expect.objectContaining({ reason: 'revoked' }) as Error);
+  });
+
+  it('refuses a WebSocket principal from the instant exp plus the tolerance is reached', () => {
+    const now = 1_800_000_000_000;
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      const guard = createGuard({ clockTolerance: 5 }, tokens);
+      const socketAt = (exp: number) => {
+        const socket = {};
+        writePrincipal(socket, principal({ exp }));
+        return httpCall('ws', PlainController, 'open', undefined, socket);
+      };
+      expect(run(guard, socketAt(now / 1000 - 5))).toThrow(
+        expect.objectContaining({ reason: 'expired' }) as Error,
+      );
+      expect(guard.canActivate(socketAt(now / 1000 - 4.999).context)).toBe(
+        true,
+      );
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('does the work once when Nest runs it twice for one call', () => {
