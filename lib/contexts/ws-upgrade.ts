@@ -1,8 +1,8 @@
 /**
  * The parts of WebSocket authentication that need neither `ws` nor `@nestjs/platform-ws`:
  * the credential request of an upgrade, the refusal written on its socket, the close at
- * the token's expiry or revocation, and which access a gateway path needs. `BearerWsAdapter` puts them
- * together.
+ * the token's expiry or revocation, and which access a gateway path needs.
+ * `BearerWsAdapter` puts them together.
  */
 import type { Type } from '@nestjs/common';
 import type { MetadataScanner, Reflector } from '@nestjs/core';
