@@ -132,8 +132,9 @@ const SCENARIOS = [
     expected: 200,
     unique: true,
     variants: [BASELINE, 'nestjs-bearer-no-cache', 'nestjs-bearer'],
+    // DPoP allowed (every other scenario runs nestjs-bearer's defaults, DPoP off), and
     // nestjs-bearer times its crypto.verify calls (CPU), for the cost of one check in situ.
-    env: { BENCH_TIME_VERIFY: '1' },
+    env: { BENCH_DPOP: 'on', BENCH_TIME_VERIFY: '1' },
   },
 ];
 /** The request path every server serves, and that DPoP proofs name in `htu`. */
@@ -146,6 +147,9 @@ const USAGE = `Usage: node bench/run.mjs [options]
   --rounds N           rounds per scenario (default 3)
   --duration S         seconds per variant per round (default 5)
   --warmup S           warm-up seconds per variant per scenario (default 3)
+  --rewarm S           unmeasured seconds of load on a server just before each of its rounds
+                       (default 1; 0 with --quick), so a server that sat idle while the others
+                       were measured starts its round warm
   --connections N      autocannon connections (default 50)
   --fresh-tokens N     tokens pre-minted for the fresh scenario (default 20000; more than
                        ${DEFAULT_CACHE_ENTRIES}, nestjs-bearer's cache size, so its cache never hits)
@@ -192,6 +196,7 @@ function readOptions() {
       rounds: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
+      rewarm: { type: 'string' },
       connections: { type: 'string' },
       'fresh-tokens': { type: 'string' },
       'dpop-proofs': { type: 'string' },
@@ -235,6 +240,7 @@ function readOptions() {
     rounds: number('rounds', values.quick ? 1 : 3, 1),
     duration: number('duration', values.quick ? 2 : 5, 1),
     warmup: number('warmup', values.quick ? 1 : 3, 0),
+    rewarm: number('rewarm', values.quick ? 0 : 1, 0),
     connections: number('connections', 50, 1),
     freshTokens: number('fresh-tokens', 20_000, 1),
     dpopProofs: number('dpop-proofs', undefined, 2),
@@ -628,6 +634,21 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
       const results = {};
       for (const server of servers) {
         await sleep(250);
+        if (options.rewarm > 0) {
+          // While the other servers were measured this one sat idle, and V8 may have
+          // shrunk its young generation meanwhile: the round starts from steady load.
+          const warm = await measure(
+            server,
+            tokens,
+            options.rewarm,
+            options.connections,
+            expectedFor(server.variant),
+          );
+          warmupUnexpected.set(
+            server.variant.id,
+            (warmupUnexpected.get(server.variant.id) ?? 0) + warm.unexpected,
+          );
+        }
         const result = await measure(
           server,
           tokens,
@@ -968,7 +989,7 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
     `| load average (start, end) | ${facts.loadAverageAtStart.join(' ')} ; ${facts.loadAverageAtEnd.join(' ')} |`,
   );
   lines.push(
-    `| method | ${options.rounds} round(s) x ${options.duration} s per variant, ${options.connections} connections, ${options.warmup} s warm-up, rounds alternate the variants |`,
+    `| method | ${options.rounds} round(s) x ${options.duration} s per variant, ${options.connections} connections, ${options.warmup} s warm-up, rounds alternate the variants, each round after ${options.rewarm} s of unmeasured load on its server |`,
   );
   lines.push('');
   lines.push(
@@ -1026,7 +1047,8 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
 /**
  * What a DPoP request costs over a Bearer one: nestjs-bearer's server CPU per response in
  * the dpop scenario minus in the reused one (one token each, so the token cache sees the
- * same), in µs and in ES256 signature checks. One check is timed twice: inside the server
+ * same; reused runs the defaults, DPoP off, so the difference includes what allowing DPoP
+ * adds to every request), in µs and in ES256 signature checks. One check is timed twice: inside the server
  * under the dpop load (its crypto.verify calls on EC keys, BENCH_TIME_VERIFY), and in a
  * tight loop on the servers' CPU at the run's start and end, which keeps OpenSSL's tables
  * and code in the caches and so costs less. The goal: at most one signature check more
@@ -1121,7 +1143,8 @@ function timeEs256(serverCpu) {
  * per request (Nest, the token, the rest of the proof), which is the margin.
  */
 function defaultDpopProofs(options, facts) {
-  const seconds = options.warmup + options.rounds * options.duration;
+  const seconds =
+    options.warmup + options.rounds * (options.rewarm + options.duration);
   return Math.ceil((seconds * 1e6) / facts.es256Verify.start.fastestUs);
 }
 
