@@ -225,4 +225,71 @@ describe('BearerAuthenticator', () => {
     void authenticator.verifyToken(token);
     expect(seen).toEqual([false, false, true, false]);
   });
+
+  describe('standing checks', () => {
+    const principal = {
+      claims: { sub: 'alice' },
+    } as unknown as BearerPrincipal;
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('runs every check in order, and the first refusal is thrown', () => {
+      const { authenticator } = create();
+      const ran: string[] = [];
+      authenticator.addStandingCheck(() => void ran.push('first'));
+      authenticator.checkStanding(principal);
+      authenticator.addStandingCheck(() => {
+        ran.push('second');
+        throw new InvalidTokenError('revoked');
+      });
+      authenticator.addStandingCheck(() => void ran.push('third'));
+      expect(() => authenticator.checkStanding(principal)).toThrow(
+        expect.objectContaining({ reason: 'revoked' }) as Error,
+      );
+      expect(ran).toEqual(['first', 'first', 'second']);
+    });
+
+    it('tells the listeners once per burst, on the next turn, past a listener that throws', async () => {
+      const { authenticator } = create();
+      const calls: string[] = [];
+      authenticator.onStandingChange(() => {
+        calls.push('failing');
+        throw new Error('boom');
+      });
+      const stop = authenticator.onStandingChange(() => void calls.push('ok'));
+      for (let i = 0; i < 50; i++) authenticator.standingChanged();
+      expect(calls).toEqual([]);
+      await nextTurn();
+      expect(calls).toEqual(['failing', 'ok']);
+      stop();
+      authenticator.standingChanged();
+      await nextTurn();
+      expect(calls).toEqual(['failing', 'ok', 'failing']);
+    });
+  });
+
+  it('answers a DPoP-bound JWT sent as Bearer with dpop_bound when DPoP is required, and nothing else', async () => {
+    const { authenticator } = create({ dpop: 'required' });
+    const bound = await mintToken(
+      key,
+      claims({ cnf: { jkt: 'x'.repeat(43) } }),
+    );
+    const unbound = await mintToken(key, claims());
+    expect(
+      authenticator.refusalWithoutCredentials(request(`Bearer ${bound}`)),
+    ).toEqual(expect.objectContaining({ reason: 'dpop_bound' }));
+    for (const other of [
+      `Bearer ${unbound}`,
+      'Bearer opaque',
+      'Basic abc',
+      undefined,
+    ]) {
+      expect(
+        authenticator.refusalWithoutCredentials(request(other)),
+      ).toBeInstanceOf(AuthenticationRequiredError);
+    }
+    const allowed = create({ dpop: 'allowed' }).authenticator;
+    expect(
+      allowed.refusalWithoutCredentials(request(`Bearer ${bound}`)),
+    ).toBeInstanceOf(AuthenticationRequiredError);
+  });
 });

@@ -179,6 +179,7 @@ export class BearerAuthenticator {
   private readonly hooks: VerificationHook[] = [];
   private readonly standingChecks: StandingCheck[] = [];
   private readonly standingListeners = new Set<() => void>();
+  private standingChangePending = false;
   private opaqueVerifier: OpaqueTokenVerifier | undefined;
   private policy: TokenPolicy;
   private readonly resources = new Set<string>();
@@ -299,9 +300,27 @@ export class BearerAuthenticator {
     return () => this.standingListeners.delete(listener);
   }
 
-  /** Tells the {@link onStandingChange} listeners that a standing check changed. */
+  /**
+   * Tells the {@link onStandingChange} listeners that a standing check changed, once for a
+   * burst: on the next turn of the event loop, so that a store reporting many revocations at
+   * once (a rebuild after a reconnect) has finished, and is available again, when they run.
+   * A listener's failure is logged and never reaches the store that reported the change.
+   */
   standingChanged(): void {
-    for (const listener of this.standingListeners) listener();
+    if (this.standingChangePending) return;
+    this.standingChangePending = true;
+    setImmediate(() => {
+      this.standingChangePending = false;
+      for (const listener of [...this.standingListeners]) {
+        try {
+          listener();
+        } catch (error) {
+          this.logger.error(
+            `A listener of standing changes failed: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      }
+    });
   }
 
   /**
@@ -326,10 +345,8 @@ export class BearerAuthenticator {
     if (!extracted.ok) {
       // A malformed `DPoP` credential is answered on the DPoP challenge (RFC 9449 section 7.1).
       return this.fail(
-        this.bearerWhenDpopOnly !== undefined &&
-          extracted.error instanceof AuthenticationRequiredError &&
-          this.sendsDpopBoundBearer(request, this.bearerWhenDpopOnly)
-          ? new InvalidTokenError('dpop_bound')
+        extracted.error instanceof AuthenticationRequiredError
+          ? this.refusalWithoutCredentials(request)
           : extracted.error,
         undefined,
         this.dpopOn && namesDpopScheme(request) ? 'DPoP' : undefined,
@@ -351,11 +368,20 @@ export class BearerAuthenticator {
   }
 
   /**
-   * With DPoP `required`, a `Bearer` credential is none this resource accepts (RFC 6750
-   * section 3.1, no error code), except a JWT that names a DPoP key (`cnf.jkt`): its client
-   * is told to send it with the DPoP scheme (`invalid_token`). It is refused either way, so
-   * its claims are read unverified; an opaque token cannot tell and stays "no credentials".
+   * The refusal of a request without credentials this resource accepts: "no credentials"
+   * (RFC 6750 section 3.1, no error code). With DPoP `required`, a `Bearer` credential is
+   * one such, except a JWT that names a DPoP key (`cnf.jkt`): its client is told to send it
+   * with the DPoP scheme (`invalid_token`). It is refused either way, so its claims are read
+   * unverified; an opaque token cannot tell and stays "no credentials". The guard's path and
+   * the passport strategy's both answer with it.
    */
+  refusalWithoutCredentials(request: CredentialRequest): BearerError {
+    const bearer = this.bearerWhenDpopOnly;
+    return bearer !== undefined && this.sendsDpopBoundBearer(request, bearer)
+      ? new InvalidTokenError('dpop_bound')
+      : new AuthenticationRequiredError();
+  }
+
   private sendsDpopBoundBearer(
     request: CredentialRequest,
     bearer: ExtractOptions,

@@ -230,8 +230,8 @@ export class BearerGuard implements CanActivate {
   }
 
   /**
-   * A principal authenticated earlier (a WebSocket's) must still be within its `exp`, and
-   * still pass the standing checks (not revoked since).
+   * A principal authenticated earlier (a WebSocket's) must still be within its `exp`; the
+   * caller then runs the standing checks (not revoked since).
    */
   private checkStillValid(principal: BearerPrincipal): void {
     const exp = principal.claims.exp;

@@ -68,6 +68,11 @@ class FakeAuthenticator {
       ? Promise.resolve()
       : Promise.reject(this.refusal);
   }
+
+  /** What the real one answers without credentials, DPoP not required. */
+  refusalWithoutCredentials(): Error {
+    return new AuthenticationRequiredError();
+  }
 }
 
 /** What the strategy told passport about one request. */

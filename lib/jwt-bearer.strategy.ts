@@ -178,10 +178,14 @@ export class JwtBearerStrategy extends PassportStrategy(
     const credentials = toCredentialRequest(request);
     const extracted = extractToken(credentials, this.extractOptions);
     if (!extracted.ok) {
-      if (extracted.error instanceof AuthenticationRequiredError) {
-        actions.fail(extracted.error, 401);
+      const error =
+        extracted.error instanceof AuthenticationRequiredError
+          ? this.authenticator.refusalWithoutCredentials(credentials)
+          : extracted.error;
+      if (error instanceof AuthenticationRequiredError) {
+        actions.fail(error, 401);
       } else {
-        actions.error(extracted.error);
+        actions.error(error);
       }
       return;
     }

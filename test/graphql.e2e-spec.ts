@@ -468,6 +468,10 @@ describe.each(GRAPHQL_DRIVERS)(
       expect(anonymous.data).toEqual({ feed: 'anonymous' });
       const known = await app.request({ query: '{ feed }', headers: valid });
       expect(known.data).toEqual({ feed: 'alice' });
+      // Its answer differs by caller: a shared cache must key it by the credentials.
+      for (const answer of [anonymous, known]) {
+        expect(answer.res.headers.vary).toMatch(/(^|, *)Authorization($|,)/);
+      }
       expect(resolverCalls.feed).toBe(2);
     });
 

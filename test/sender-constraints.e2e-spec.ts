@@ -273,6 +273,37 @@ describe.each<ScenarioAdapter>(['express', 'fastify'])(
   },
 );
 
+describe.each<ScenarioAdapter>(['express', 'fastify'])(
+  'DPoP required: a DPoP-bound token sent as Bearer, on the guard and the passport path (%s)',
+  (adapter) => {
+    let app: INestApplication;
+    let url: string;
+
+    beforeAll(async () => {
+      ({ app, url } = await start(adapter, options({ dpop: 'required' })));
+    });
+    afterAll(() => app?.close());
+
+    it.each(['whoami', 'passport'])(
+      '/%s: invalid_token on the DPoP challenge, and no credentials for an unbound one',
+      async (path) => {
+        const bound = await send(`${url}/${path}`, {
+          headers: bearer(await token({ cnf: { jkt: 'x'.repeat(43) } })),
+        });
+        expect(bound.status).toBe(401);
+        expect(bound.headers['www-authenticate']).toMatch(
+          /^DPoP error="invalid_token", error_description="The access token is bound to a DPoP key and must be sent with the DPoP scheme\.", /,
+        );
+        const unbound = await send(`${url}/${path}`, {
+          headers: bearer(await token()),
+        });
+        expect(unbound.status).toBe(401);
+        expect(unbound.headers['www-authenticate']).not.toContain('error=');
+      },
+    );
+  },
+);
+
 describe('certificate-bound tokens behind a proxy (Client-Cert, RFC 9440)', () => {
   it('believes the header only from a trusted proxy, in both RFC 9440 and PEM form', async () => {
     const jwt = await token({ cnf: { 'x5t#S256': alice.thumbprint } });

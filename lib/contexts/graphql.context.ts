@@ -5,6 +5,7 @@ import { isSoleRootField } from './graphql-operation.js';
 import { holdResponseStatus, nodeResponseOf } from './graphql-response.js';
 import { toCredentialRequest, type HttpRequest } from './http.context.js';
 import {
+  appendVary,
   setResponseHeader,
   type ContextCredentials,
   type TransportContext,
@@ -59,6 +60,11 @@ export const graphqlContext: TransportContext = {
     }
     const context = contextValue(host);
     setResponseHeader(context?.reply ?? context?.req?.res, name, value);
+  },
+  varyOnCredentials(host): void {
+    // An @OptionalAuth() field's answer differs by caller, whatever the other fields.
+    const context = contextValue(host);
+    appendVary(context?.reply ?? context?.req?.res, 'Authorization');
   },
 };
 

@@ -233,13 +233,27 @@ describe('SocketStandings', () => {
     expect(standings.size).toBe(1);
   });
 
-  it('forgets a socket once it closes', () => {
+  it('closes at once a socket whose principal is refused when it starts being followed', () => {
     const standings = new SocketStandings(() => {
       throw new InvalidTokenError('revoked');
     });
     const socket = new FakeSocket();
     standings.watch(socket, of('alice'));
+    expect(socket.closes).toEqual([
+      [WS_POLICY_VIOLATION, 'The access token is revoked.'],
+    ]);
+    expect(standings.size).toBe(0);
+  });
+
+  it('forgets a socket once it closes', () => {
+    let revoked = false;
+    const standings = new SocketStandings(() => {
+      if (revoked) throw new InvalidTokenError('revoked');
+    });
+    const socket = new FakeSocket();
+    standings.watch(socket, of('alice'));
     socket.emit('close');
+    revoked = true;
     expect(standings.size).toBe(0);
     standings.recheck();
     expect(socket.closes).toEqual([]);
@@ -257,13 +271,17 @@ describe('SocketStandings', () => {
   });
 
   it('keeps the close reason within the 123 bytes a close frame allows', () => {
-    const standings = new SocketStandings(() => {
-      throw new InsufficientAccessError('é'.repeat(62));
-    });
-    const socket = new FakeSocket();
-    standings.watch(socket, of('alice'));
-    standings.recheck();
-    expect(socket.closes).toEqual([
+    const closeWith = (description: string) => {
+      const socket = new FakeSocket();
+      new SocketStandings(() => {
+        throw new InsufficientAccessError(description);
+      }).watch(socket, of('alice'));
+      return socket.closes;
+    };
+    // 123 bytes is kept; 124 (a two-byte character more) is not.
+    const longest = `${'é'.repeat(61)}a`;
+    expect(closeWith(longest)).toEqual([[WS_POLICY_VIOLATION, longest]]);
+    expect(closeWith('é'.repeat(62))).toEqual([
       [WS_POLICY_VIOLATION, 'The access token is no longer accepted.'],
     ]);
   });

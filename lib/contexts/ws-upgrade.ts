@@ -131,8 +131,12 @@ export class SocketStandings {
     private readonly checkStanding: (principal: BearerPrincipal) => void,
   ) {}
 
-  /** Follows `socket` until it closes. */
+  /**
+   * Follows `socket` until it closes. Its principal is checked once more first: a
+   * revocation reported while the upgrade was being verified found no socket to close.
+   */
   watch(socket: ClosableSocket, principal: BearerPrincipal): void {
+    if (this.closeIfRefused(socket, principal)) return;
     this.sockets.set(socket, principal);
     socket.once('close', () => this.sockets.delete(socket));
   }
@@ -149,14 +153,24 @@ export class SocketStandings {
    */
   recheck(): void {
     for (const [socket, principal] of this.sockets) {
-      try {
-        this.checkStanding(principal);
-      } catch (error) {
-        if (error instanceof BearerError && error.getStatus() < 500) {
-          this.sockets.delete(socket);
-          socket.close(WS_POLICY_VIOLATION, closeReasonOf(error));
-        }
+      if (this.closeIfRefused(socket, principal)) this.sockets.delete(socket);
+    }
+  }
+
+  /** Closes `socket` when a check refuses its principal with a 4xx; whether it did. */
+  private closeIfRefused(
+    socket: ClosableSocket,
+    principal: BearerPrincipal,
+  ): boolean {
+    try {
+      this.checkStanding(principal);
+      return false;
+    } catch (error) {
+      if (!(error instanceof BearerError) || error.getStatus() >= 500) {
+        return false;
       }
+      socket.close(WS_POLICY_VIOLATION, closeReasonOf(error));
+      return true;
     }
   }
 }

@@ -10,7 +10,8 @@ import type {
  * `BearerWsAdapter` (`nestjs-bearer/ws`), which keeps the principal on the socket. A
  * socket without one (a gateway served by another adapter, or opened on an
  * `@OptionalAuth()` path without credentials) has no credentials, so a protected message
- * handler refuses it. The guard still checks the principal's `exp` on every message.
+ * handler refuses it. The guard still checks the principal's `exp`, and the standing
+ * checks (revocation), on every message.
  */
 export const wsContext: TransportContext = {
   type: 'ws',

@@ -17,6 +17,8 @@ import { BearerRevocations } from './bearer-revocations.service.js';
 import { createRevocationStore } from './create-revocation-store.js';
 import { MemoryRevocationStore } from './memory-revocation.store.js';
 import type { RevocationStore } from './revocation-store.js';
+import { EventEmitter } from 'node:events';
+import { SocketStandings } from '../contexts/ws-upgrade.js';
 
 const AUDIENCE = 'api://unit';
 
@@ -245,5 +247,43 @@ describe('BearerRevocations', () => {
         } as never,
       }),
     ).toThrow('introspection.clientSecret');
+  });
+
+  it('closes the socket of a token revoked while a shared store was resyncing (fail-closed)', async () => {
+    // As the Redis store's rebuild does: revocations learnt, and reported, while the store
+    // is still unavailable; it is available again by the end of the same turn.
+    const inner = new MemoryRevocationStore();
+    let available = true;
+    const store: RevocationStore = {
+      add: (revocation) => inner.add(revocation),
+      check: (candidate) => inner.check(candidate),
+      isAvailable: () => available,
+      subscribe: (listener) => inner.subscribe(listener),
+      addIfAbsent: (k, e) => inner.addIfAbsent(k, e),
+      close: () => inner.close(),
+    };
+    const { authenticator, revocations } = await create({
+      revocation: { store, onStoreUnavailable: 'fail-closed' },
+    });
+    const principal = authenticator.verifyToken(
+      await mint({ jti: 'jti-resync' }),
+    );
+    const socket = new (class extends EventEmitter {
+      readonly closes: unknown[] = [];
+      close(code: number, reason: string): void {
+        this.closes.push([code, reason]);
+      }
+    })();
+    const standings = new SocketStandings((held) =>
+      authenticator.checkStanding(held),
+    );
+    authenticator.onStandingChange(() => standings.recheck());
+    standings.watch(socket, await principal);
+    available = false;
+    await revocations.revokeToken('jti-resync');
+    available = true;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.closes).toEqual([[1008, 'The access token is revoked.']]);
+    await inner.close();
   });
 });
