@@ -617,38 +617,28 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
   );
   const rounds = [];
   const warmupUnexpected = new Map();
+  /** Unmeasured load, whose unexpected statuses still count against the run. */
+  const warm = async (server, seconds) => {
+    if (seconds <= 0) return;
+    const { unexpected } = await measure(
+      server,
+      tokens,
+      seconds,
+      options.connections,
+      expectedFor(server.variant),
+    );
+    const id = server.variant.id;
+    warmupUnexpected.set(id, (warmupUnexpected.get(id) ?? 0) + unexpected);
+  };
   try {
-    if (options.warmup > 0) {
-      for (const server of servers) {
-        const warm = await measure(
-          server,
-          tokens,
-          options.warmup,
-          options.connections,
-          expectedFor(server.variant),
-        );
-        warmupUnexpected.set(server.variant.id, warm.unexpected);
-      }
-    }
+    for (const server of servers) await warm(server, options.warmup);
     for (let round = 1; round <= options.rounds; round++) {
       const results = {};
       for (const server of servers) {
         await sleep(250);
-        if (options.rewarm > 0) {
-          // While the other servers were measured this one sat idle, and V8 may have
-          // shrunk its young generation meanwhile: the round starts from steady load.
-          const warm = await measure(
-            server,
-            tokens,
-            options.rewarm,
-            options.connections,
-            expectedFor(server.variant),
-          );
-          warmupUnexpected.set(
-            server.variant.id,
-            (warmupUnexpected.get(server.variant.id) ?? 0) + warm.unexpected,
-          );
-        }
+        // While the other servers were measured this one sat idle, and V8 may have
+        // shrunk its young generation meanwhile: the round starts from steady load.
+        await warm(server, options.rewarm);
         const result = await measure(
           server,
           tokens,

@@ -11,6 +11,7 @@ import {
 } from './bearer.errors.js';
 import {
   createPrincipal,
+  readConfirmation,
   readOwnClaim,
   type BearerPrincipal,
   type JwtClaims,
@@ -345,9 +346,7 @@ export class BearerAuthenticator {
     if (!extracted.ok) {
       // A malformed `DPoP` credential is answered on the DPoP challenge (RFC 9449 section 7.1).
       return this.fail(
-        extracted.error instanceof AuthenticationRequiredError
-          ? this.refusalWithoutCredentials(request)
-          : extracted.error,
+        this.refusalWithoutCredentials(request, extracted.error),
         undefined,
         this.dpopOn && namesDpopScheme(request) ? 'DPoP' : undefined,
       );
@@ -368,18 +367,24 @@ export class BearerAuthenticator {
   }
 
   /**
-   * The refusal of a request without credentials this resource accepts: "no credentials"
-   * (RFC 6750 section 3.1, no error code). With DPoP `required`, a `Bearer` credential is
+   * The refusal of a request whose extraction failed with `error`; for one without
+   * credentials this resource accepts, "no credentials" (RFC 6750 section 3.1, no error
+   * code). With DPoP `required`, a `Bearer` credential is
    * one such, except a JWT that names a DPoP key (`cnf.jkt`): its client is told to send it
    * with the DPoP scheme (`invalid_token`). It is refused either way, so its claims are read
    * unverified; an opaque token cannot tell and stays "no credentials". The guard's path and
    * the passport strategy's both answer with it.
    */
-  refusalWithoutCredentials(request: CredentialRequest): BearerError {
+  refusalWithoutCredentials(
+    request: CredentialRequest,
+    error: BearerError = new AuthenticationRequiredError(),
+  ): BearerError {
     const bearer = this.bearerWhenDpopOnly;
-    return bearer !== undefined && this.sendsDpopBoundBearer(request, bearer)
+    return bearer !== undefined &&
+      error instanceof AuthenticationRequiredError &&
+      this.sendsDpopBoundBearer(request, bearer)
       ? new InvalidTokenError('dpop_bound')
-      : new AuthenticationRequiredError();
+      : error;
   }
 
   private sendsDpopBoundBearer(
@@ -394,12 +399,8 @@ export class BearerAuthenticator {
     } catch {
       return false;
     }
-    const cnf = readOwnClaim(claims, 'cnf');
-    return (
-      typeof cnf === 'object' &&
-      cnf !== null &&
-      readOwnClaim(cnf as JwtClaims, 'jkt') !== undefined
-    );
+    const cnf = readConfirmation(claims);
+    return cnf != null && readOwnClaim(cnf, 'jkt') !== undefined;
   }
 
   /**

@@ -79,9 +79,9 @@ export class BearerGuard implements CanActivate {
         this.logRefusedContext(type);
         throw new AuthServerError(`no transport adapter for "${type}"`);
       }
-      if (route.access === 'optional') transport.varyOnCredentials?.(context);
       // Nest runs a guard twice for one call when it is both global and on the class.
       if (isAuthenticated(context.getArgs())) return true;
+      if (route.access === 'optional') transport.varyOnCredentials?.(context);
       const credentials = transport.readCredentials(context);
       if (credentials.kind === 'none') {
         if (route.access === 'optional') return true;

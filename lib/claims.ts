@@ -55,6 +55,18 @@ function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
 }
 
 /**
+ * A token's confirmation claim (`cnf`, RFC 7800): its JSON object; `null` when the claim is
+ * there but is not an object; `undefined` when there is none.
+ */
+export function readConfirmation(
+  claims: JwtClaims,
+): JwtClaims | null | undefined {
+  const cnf = readOwnClaim(claims, 'cnf');
+  if (cnf === undefined) return undefined;
+  return isRecord(cnf) ? cnf : null;
+}
+
+/**
  * Reads a claim by name or by dotted path (`realm_access.roles`), through own properties
  * of JSON objects only; arrays are never indexed.
  *

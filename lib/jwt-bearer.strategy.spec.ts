@@ -69,9 +69,9 @@ class FakeAuthenticator {
       : Promise.reject(this.refusal);
   }
 
-  /** What the real one answers without credentials, DPoP not required. */
-  refusalWithoutCredentials(): Error {
-    return new AuthenticationRequiredError();
+  /** What the real one answers when DPoP is not required: the extraction's error. */
+  refusalWithoutCredentials(_request: unknown, error: Error): Error {
+    return error;
   }
 }
 

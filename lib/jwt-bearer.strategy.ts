@@ -178,10 +178,10 @@ export class JwtBearerStrategy extends PassportStrategy(
     const credentials = toCredentialRequest(request);
     const extracted = extractToken(credentials, this.extractOptions);
     if (!extracted.ok) {
-      const error =
-        extracted.error instanceof AuthenticationRequiredError
-          ? this.authenticator.refusalWithoutCredentials(credentials)
-          : extracted.error;
+      const error = this.authenticator.refusalWithoutCredentials(
+        credentials,
+        extracted.error,
+      );
       if (error instanceof AuthenticationRequiredError) {
         actions.fail(error, 401);
       } else {

@@ -37,6 +37,12 @@ function requestOf(host: ArgumentsHost): HttpRequest {
   return request;
 }
 
+/** The HTTP response that carries the operation: Mercurius's reply or Express's response. */
+function responseOf(host: ArgumentsHost): unknown {
+  const context = contextValue(host);
+  return context?.reply ?? context?.req?.res;
+}
+
 /**
  * GraphQL resolvers (Apollo on Express, Mercurius on Fastify): the credentials of the HTTP
  * request that carries the operation. Read without importing `@nestjs/graphql`, which
@@ -58,13 +64,11 @@ export const graphqlContext: TransportContext = {
     if (name.toLowerCase() === 'www-authenticate' && !isSoleRootField(host)) {
       return;
     }
-    const context = contextValue(host);
-    setResponseHeader(context?.reply ?? context?.req?.res, name, value);
+    setResponseHeader(responseOf(host), name, value);
   },
   varyOnCredentials(host): void {
     // An @OptionalAuth() field's answer differs by caller, whatever the other fields.
-    const context = contextValue(host);
-    appendVary(context?.reply ?? context?.req?.res, 'Authorization');
+    appendVary(responseOf(host), 'Authorization');
   },
 };
 

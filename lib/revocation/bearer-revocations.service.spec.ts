@@ -1,4 +1,5 @@
 import { jest } from '@jest/globals';
+import { EventEmitter } from 'node:events';
 import {
   createTestKey,
   JwksServer,
@@ -17,7 +18,6 @@ import { BearerRevocations } from './bearer-revocations.service.js';
 import { createRevocationStore } from './create-revocation-store.js';
 import { MemoryRevocationStore } from './memory-revocation.store.js';
 import type { RevocationStore } from './revocation-store.js';
-import { EventEmitter } from 'node:events';
 import { SocketStandings } from '../contexts/ws-upgrade.js';
 
 const AUDIENCE = 'api://unit';

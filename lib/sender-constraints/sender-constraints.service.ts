@@ -18,7 +18,11 @@ import {
   InvalidTokenError,
   UseDpopNonceError,
 } from '../bearer.errors.js';
-import { readOwnClaim, type BearerPrincipal } from '../claims.js';
+import {
+  readConfirmation,
+  readOwnClaim,
+  type BearerPrincipal,
+} from '../claims.js';
 import { BearerRevocations } from '../revocation/bearer-revocations.service.js';
 import { MemoryRevocationStore } from '../revocation/memory-revocation.store.js';
 import type { RevocationStore } from '../revocation/revocation-store.js';
@@ -46,12 +50,6 @@ function dpopHeaders(request: CredentialRequest | undefined): string[] {
   const value = request.headers.dpop;
   if (value === undefined) return [];
   return Array.isArray(value) ? value : [value];
-}
-
-function ownObject(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined;
 }
 
 /**
@@ -122,13 +120,12 @@ export class SenderConstraints implements OnModuleInit, OnApplicationShutdown {
     principal: BearerPrincipal,
     details: VerificationDetails,
   ): void | Promise<void> => {
-    const claim = readOwnClaim(principal.claims, 'cnf');
-    const cnf = claim === undefined ? undefined : ownObject(claim);
+    const cnf = readConfirmation(principal.claims);
     // RFC 7800: a token bound by a method not enforced here (`jwk`, `jwe`, `jku`, `kid`),
     // or by no method at all, is refused: accepting it as a bearer token drops the binding.
     if (
-      claim !== undefined &&
-      (cnf === undefined ||
+      cnf === null ||
+      (cnf !== undefined &&
         !(Object.hasOwn(cnf, 'jkt') || Object.hasOwn(cnf, 'x5t#S256')))
     ) {
       throw new InvalidTokenError('unsupported_binding');
