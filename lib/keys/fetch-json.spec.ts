@@ -4,10 +4,17 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { makeCertificate } from '../../test/support/certificates.js';
 import {
   fetchJson,
   KeySourceFetchError,
+  requestText,
   type FetchLimits,
 } from './fetch-json.js';
 
@@ -156,7 +163,6 @@ describe('fetchJson', () => {
     const started = Date.now();
     const error = await failure(server.url(), { timeout: 150, maxBytes: 1024 });
     expect(error.message).toBe('timed out after 150 ms');
-    expect(error.cause).toBeDefined();
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
@@ -223,10 +229,149 @@ describe('fetchJson', () => {
     expect(error.name).toBe('KeySourceFetchError');
   });
 
+  it('reports a connection dropped mid-body as a network error, without waiting for the timeout', async () => {
+    server.handler = (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"keys":', () => req.socket.destroy());
+    };
+    const started = Date.now();
+    const error = await failure(server.url(), {
+      timeout: 5000,
+      maxBytes: 1024,
+    });
+    expect(error.message).toBe('network error');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('reports a refused connection as a network error', async () => {
     const url = server.url();
     await server.close();
     expect((await failure(url)).message).toBe('network error');
     server = await TestServer.start();
+  });
+
+  it('never calls the global fetch (undici parses with WebAssembly, whose tier-up costs ~20 MB)', async () => {
+    const original = globalThis.fetch;
+    globalThis.fetch = () => Promise.reject(new Error('the global fetch'));
+    try {
+      server.handler = (_req, res) => json(res, 200, '{"keys":[]}');
+      await expect(fetchJson(server.url(), LIMITS)).resolves.toEqual({
+        keys: [],
+      });
+    } finally {
+      globalThis.fetch = original;
+    }
+  });
+
+  it('asks for no content coding', async () => {
+    await fetchJson(server.url(), LIMITS);
+    expect(server.requests[0]?.headers['accept-encoding']).toBe('identity');
+  });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['x-gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+  ])('decodes a body the server sent as %s anyway', async (coding, encode) => {
+    server.handler = (_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-encoding': coding,
+      });
+      res.end(encode(Buffer.from('{"keys":[{"kid":"z"}]}')));
+    };
+    await expect(fetchJson(server.url(), LIMITS)).resolves.toEqual({
+      keys: [{ kid: 'z' }],
+    });
+  });
+
+  it('caps the decoded size, not the compressed one', async () => {
+    const body = JSON.stringify({ p: 'x'.repeat(64 * 1024) });
+    const compressed = gzipSync(Buffer.from(body));
+    expect(compressed.byteLength).toBeLessThan(LIMITS.maxBytes);
+    server.handler = (_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip' });
+      res.end(compressed);
+    };
+    expect((await failure(server.url())).message).toBe(
+      'response larger than 1024 bytes',
+    );
+  });
+
+  it('refuses a body that does not decode, and a coding it does not know', async () => {
+    server.handler = (req, res) => {
+      res.writeHead(200, {
+        'content-encoding': req.url === '/bad' ? 'gzip' : 'compress',
+      });
+      res.end('{"keys":[]}');
+    };
+    expect((await failure(server.url('/bad'))).message).toBe(
+      'the body does not decode',
+    );
+    expect((await failure(server.url('/odd'))).message).toBe(
+      'unsupported content coding compress',
+    );
+  });
+
+  it('refuses a URL that is not http: or https:', async () => {
+    for (const url of ['ftp://127.0.0.1/jwks', 'not a url']) {
+      expect((await failure(url)).message).toBe('not an http: or https: URL');
+    }
+  });
+
+  describe('requestText', () => {
+    it('POSTs a body with its length and returns the media type and text', async () => {
+      let received = '';
+      server.handler = (req, res) => {
+        req.setEncoding('utf8');
+        req.on('data', (chunk: string) => (received += chunk));
+        req.on('end', () => {
+          res.writeHead(200, {
+            'content-type': 'Application/JWT; charset=utf-8',
+          });
+          res.end('a.b.c');
+        });
+      };
+      const answer = await requestText(
+        server.url(),
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'token=é',
+        },
+        LIMITS,
+      );
+      expect(answer).toEqual({ contentType: 'application/jwt', text: 'a.b.c' });
+      expect(server.requests[0]?.method).toBe('POST');
+      expect(server.requests[0]?.headers['content-length']).toBe('8');
+      expect(received).toBe('token=é');
+    });
+
+    it('speaks TLS to an https: URL (an untrusted certificate is a network error)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'fetch-json-'));
+      const { key, cert } = makeCertificate(dir, 'jwks');
+      const tlsServer = createHttpsServer({ key, cert }, (_req, res) =>
+        json(res, 200, '{}'),
+      );
+      const handshakes: string[] = [];
+      tlsServer.on('tlsClientError', (error: Error) =>
+        handshakes.push(error.message),
+      );
+      await new Promise<void>((resolve) =>
+        tlsServer.listen(0, '127.0.0.1', resolve),
+      );
+      try {
+        const { port } = tlsServer.address() as AddressInfo;
+        const error = await failure(`https://127.0.0.1:${port}/jwks`);
+        expect(error.message).toBe('network error');
+        expect((error.cause as { code?: string }).code).toBe(
+          'DEPTH_ZERO_SELF_SIGNED_CERT',
+        );
+      } finally {
+        await new Promise((resolve) => tlsServer.close(resolve));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

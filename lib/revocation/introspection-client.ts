@@ -15,7 +15,7 @@ import {
   type BearerPrincipal,
   type JwtClaims,
 } from '../claims.js';
-import { KeySourceFetchError, readCapped } from '../keys/fetch-json.js';
+import { KeySourceFetchError, requestText } from '../keys/fetch-json.js';
 import { retryDelay } from '../keys/jwks-key-source.js';
 import { TokenCache } from '../token-cache.js';
 
@@ -154,15 +154,11 @@ export class IntrospectionClient {
   /** POSTs the token (RFC 7662 section 2.1) and returns the answer's JSON object. */
   private async request(token: string): Promise<Record<string, unknown>> {
     const { timeout, maxResponseBytes, jwtResponse } = this.options;
-    const signal = AbortSignal.timeout(timeout);
     this.requests++;
-    let text: string;
-    let contentType: string;
-    try {
-      const response = await fetch(this.options.uri, {
+    const { contentType, text } = await requestText(
+      this.options.uri,
+      {
         method: 'POST',
-        redirect: 'manual',
-        signal,
         headers: {
           authorization: this.authorization,
           'content-type': 'application/x-www-form-urlencoded',
@@ -172,23 +168,9 @@ export class IntrospectionClient {
           token,
           token_type_hint: 'access_token',
         }).toString(),
-      });
-      if (response.status !== 200) {
-        await response.body?.cancel().catch(() => undefined);
-        throw new KeySourceFetchError(`HTTP status ${response.status}`);
-      }
-      contentType = (response.headers.get('content-type') ?? '')
-        .split(';')[0]
-        .trim()
-        .toLowerCase();
-      text = await readCapped(response, maxResponseBytes);
-    } catch (error) {
-      if (error instanceof KeySourceFetchError) throw error;
-      throw new KeySourceFetchError(
-        signal.aborted ? `timed out after ${timeout} ms` : 'network error',
-        { cause: error },
-      );
-    }
+      },
+      { timeout, maxBytes: maxResponseBytes },
+    );
     if (jwtResponse) return this.readJwtAnswer(text, contentType);
     return parseObject(text);
   }
