@@ -253,6 +253,8 @@ if (BearerRevocations && MemoryRevocationStore) {
   let hook;
   const authenticator = {
     addVerificationHook: (fn) => (hook = fn),
+    addStandingCheck: () => undefined,
+    standingChanged: () => undefined,
     clearCache: () => undefined,
   };
   const revocations = new BearerRevocations(
