@@ -98,6 +98,8 @@ describe('fetchJson', () => {
     expect(server.requests).toHaveLength(1);
     expect(server.requests[0]?.method).toBe('GET');
     expect(server.requests[0]?.headers.accept).toBe('application/json');
+    // A key set is fetched every few minutes at most: the connection is not kept idle.
+    expect(server.requests[0]?.headers.connection).toBe('close');
   });
 
   it('reads a chunked body without content-length', async () => {
@@ -344,6 +346,7 @@ describe('fetchJson', () => {
       );
       expect(answer).toEqual({ contentType: 'application/jwt', text: 'a.b.c' });
       expect(server.requests[0]?.method).toBe('POST');
+      expect(server.requests[0]?.headers.connection).toBe('keep-alive');
       expect(server.requests[0]?.headers['content-length']).toBe('8');
       expect(received).toBe('token=é');
     });

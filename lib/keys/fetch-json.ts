@@ -39,6 +39,12 @@ export interface HttpExchange {
   method?: 'GET' | 'POST';
   headers: Readonly<Record<string, string>>;
   body?: string;
+  /**
+   * Whether the connection goes back to Node's global pool. Rare exchanges (a key set every
+   * few minutes) close it: a pooled one would sit idle and race the server's idle close.
+   * @default true
+   */
+  keepAlive?: boolean;
 }
 
 /** A 200 answer. */
@@ -85,7 +91,11 @@ export function requestText(
     }
     let request: ClientRequest;
     try {
-      request = send(url, { method: exchange.method ?? 'GET', headers });
+      request = send(url, {
+        method: exchange.method ?? 'GET',
+        headers,
+        ...(exchange.keepAlive === false && { agent: false }),
+      });
     } catch (error) {
       reject(
         new KeySourceFetchError('not an http: or https: URL', { cause: error }),
@@ -171,6 +181,8 @@ function readCapped(
       size += chunk.byteLength;
       if (size > maxBytes) {
         reject(tooLarge(maxBytes));
+        // A decoder would go on inflating what it holds into chunks nobody keeps.
+        body.destroy();
         response.destroy();
         return;
       }
@@ -207,7 +219,7 @@ export async function fetchJson(
 ): Promise<Record<string, unknown>> {
   const { text } = await requestText(
     url,
-    { headers: { accept: 'application/json' } },
+    { headers: { accept: 'application/json' }, keepAlive: false },
     limits,
   );
   let value: unknown;
