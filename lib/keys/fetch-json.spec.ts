@@ -1,5 +1,7 @@
 import {
+  type AgentOptions,
   createServer,
+  globalAgent as httpGlobalAgent,
   type IncomingMessage,
   type Server,
   type ServerResponse,
@@ -316,9 +318,108 @@ describe('fetchJson', () => {
     );
   });
 
-  it('refuses a URL that is not http: or https:', async () => {
-    for (const url of ['ftp://127.0.0.1/jwks', 'not a url']) {
+  it('refuses a URL that is not http: or https:, or not a URL', async () => {
+    for (const url of [
+      'ftp://127.0.0.1/jwks',
+      'data:,{}',
+      'file:///etc/hosts',
+    ]) {
       expect((await failure(url)).message).toBe('not an http: or https: URL');
+    }
+    expect((await failure('not a url')).message).toBe('not a URL');
+  });
+
+  it('refuses a URL with credentials instead of sending them as Basic', async () => {
+    const url = server.url().replace('http://', 'http://user:secret@');
+    expect((await failure(url)).message).toBe('the URL carries credentials');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it.each(['constructor', '__proto__', 'toString', 'compress', 'zstd'])(
+    'refuses the content coding %s without a crash',
+    async (coding) => {
+      server.handler = (_req, res) => {
+        res.writeHead(200, { 'content-encoding': coding });
+        res.end('{"keys":[]}');
+      };
+      expect((await failure(server.url())).message).toBe(
+        `unsupported content coding ${coding.toLowerCase()}`,
+      );
+    },
+  );
+
+  it('decodes stacked codings in reverse order, and ignores identity and empty ones', async () => {
+    const body = Buffer.from('{"keys":[{"kid":"s"}]}');
+    const answers: Record<string, [string, Buffer]> = {
+      '/stacked': ['gzip, br', brotliCompressSync(gzipSync(body))],
+      '/identity': ['identity, , Identity', body],
+      '/empty': ['', body],
+    };
+    server.handler = (req, res) => {
+      const [coding, bytes] = answers[req.url ?? ''];
+      res.writeHead(200, { 'content-encoding': coding });
+      res.end(bytes);
+    };
+    for (const path of Object.keys(answers)) {
+      await expect(fetchJson(server.url(path), LIMITS)).resolves.toEqual({
+        keys: [{ kid: 's' }],
+      });
+    }
+  });
+
+  it('refuses more than three stacked codings, and a list with an unknown one', async () => {
+    server.handler = (req, res) => {
+      res.writeHead(200, {
+        'content-encoding':
+          req.url === '/deep' ? 'gzip, gzip, gzip, gzip' : 'gzip, zstd',
+      });
+      res.end('{}');
+    };
+    expect((await failure(server.url('/deep'))).message).toBe(
+      'unsupported content coding gzip, gzip, gzip, gzip',
+    );
+    expect((await failure(server.url('/mixed'))).message).toBe(
+      'unsupported content coding zstd',
+    );
+  });
+
+  it('answers a 101 Switching Protocols at once as a refused status, not at the timeout', async () => {
+    server.handler = (_req, res) => {
+      res.socket?.write(
+        'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n{}',
+      );
+    };
+    const started = Date.now();
+    const error = await failure(server.url(), {
+      timeout: 5000,
+      maxBytes: 1024,
+    });
+    expect(error.message).toBe('HTTP status 101');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("goes through the global agent's proxy (NODE_USE_ENV_PROXY) while closing its connection", async () => {
+    const { options } = httpGlobalAgent as unknown as { options: AgentOptions };
+    const saved = options.proxyEnv;
+    // A proxy that answers for any target: the target's name does not resolve.
+    const proxied: { url?: string; connection?: string }[] = [];
+    const proxy = createServer((req, res) => {
+      proxied.push({ url: req.url, connection: req.headers.connection });
+      json(res, 200, '{"via":"proxy"}');
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    options.proxyEnv = { HTTP_PROXY: `http://127.0.0.1:${port}` };
+    try {
+      await expect(
+        fetchJson('http://jwks.invalid/keys', LIMITS),
+      ).resolves.toEqual({ via: 'proxy' });
+      expect(proxied).toEqual([
+        { url: 'http://jwks.invalid/keys', connection: 'close' },
+      ]);
+    } finally {
+      options.proxyEnv = saved;
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 

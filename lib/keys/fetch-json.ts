@@ -9,12 +9,20 @@
  * native and already loaded by every HTTP server.
  */
 import {
+  Agent as HttpAgent,
+  type AgentOptions,
   type ClientRequest,
+  globalAgent as httpGlobalAgent,
   type IncomingMessage,
   type OutgoingHttpHeaders,
   request as httpRequest,
 } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import {
+  Agent as HttpsAgent,
+  globalAgent as httpsGlobalAgent,
+  request as httpsRequest,
+} from 'node:https';
+import type { Socket } from 'node:net';
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 
@@ -55,19 +63,61 @@ export interface HttpAnswer {
   text: string;
 }
 
-/** The decoders of the content codings a server may use even though we ask for none. */
-const DECODERS: Readonly<Record<string, (() => Transform) | undefined>> = {
-  gzip: createGunzip,
-  'x-gzip': createGunzip,
-  deflate: createInflate,
-  br: createBrotliDecompress,
-};
+/**
+ * The decoders of the content codings a server may use even though we ask for none. A
+ * `Map`, so that a coding named `constructor` or `__proto__` finds nothing.
+ */
+const DECODERS: ReadonlyMap<string, () => Transform> = new Map([
+  ['gzip', createGunzip],
+  ['x-gzip', createGunzip],
+  ['deflate', createInflate],
+  ['br', createBrotliDecompress],
+]);
+
+/** More stacked codings than this is not a key set: it is refused (undici stops past 5). */
+const MAX_CODINGS = 3;
+
+/**
+ * The decoders for a `Content-Encoding` value, in the order to apply them (the reverse of
+ * the listed order, RFC 9110 section 8.4.1); a string names what cannot be decoded.
+ */
+function decodersFor(
+  header: string | undefined,
+): Array<() => Transform> | string {
+  const codings = (header ?? '')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length > MAX_CODINGS) return codings.join(', ');
+  const decoders: Array<() => Transform> = [];
+  for (const coding of codings.reverse()) {
+    const decoder = DECODERS.get(coding);
+    if (decoder === undefined) return coding;
+    decoders.push(decoder);
+  }
+  return decoders;
+}
+
+/**
+ * The agent of one exchange: the global one (pooled connections), or for a rare exchange a
+ * fresh one that closes its connection, with the global agent's proxy settings (Node's
+ * `NODE_USE_ENV_PROXY`), which `agent: false` would drop.
+ */
+function agentFor(https: boolean, keepAlive: boolean): HttpAgent {
+  const global = https ? httpsGlobalAgent : httpGlobalAgent;
+  if (keepAlive) return global;
+  // Node 24.5+ keeps its proxy settings there; older Node has none to copy.
+  const { proxyEnv } = (global as { options?: AgentOptions }).options ?? {};
+  const options = { keepAlive: false, ...(proxyEnv && { proxyEnv }) };
+  return https ? new HttpsAgent(options) : new HttpAgent(options);
+}
 
 /**
  * One exchange with `url` (http: or https:), settled once: the 200 answer's text, or a
  * {@link KeySourceFetchError} for any other status (a redirect is not followed: a key or
- * introspection location is configuration), a body past `maxBytes` (declared or streamed),
- * the timeout (which covers the body), or a network failure.
+ * introspection location is configuration), a body past `maxBytes` (declared or streamed,
+ * decoded when the server compressed it), the timeout (which covers the body), or a network
+ * failure. However it settles, the connection and any decoder are released.
  */
 export function requestText(
   url: string,
@@ -75,11 +125,22 @@ export function requestText(
   limits: FetchLimits,
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    let send: typeof httpRequest;
+    let target: URL;
     try {
-      send = SENDERS[new URL(url).protocol] ?? refuseScheme;
-    } catch {
-      send = refuseScheme;
+      target = new URL(url);
+    } catch (error) {
+      reject(new KeySourceFetchError('not a URL', { cause: error }));
+      return;
+    }
+    const https = target.protocol === 'https:';
+    if (!https && target.protocol !== 'http:') {
+      reject(new KeySourceFetchError('not an http: or https: URL'));
+      return;
+    }
+    // fetch refuses them too; node:http would send them as a Basic Authorization header.
+    if (target.username !== '' || target.password !== '') {
+      reject(new KeySourceFetchError('the URL carries credentials'));
+      return;
     }
     const headers: OutgoingHttpHeaders = {
       ...exchange.headers,
@@ -91,18 +152,19 @@ export function requestText(
     }
     let request: ClientRequest;
     try {
-      request = send(url, {
+      request = (https ? httpsRequest : httpRequest)(target, {
         method: exchange.method ?? 'GET',
         headers,
-        ...(exchange.keepAlive === false && { agent: false }),
+        agent: agentFor(https, exchange.keepAlive !== false),
       });
     } catch (error) {
       reject(
-        new KeySourceFetchError('not an http: or https: URL', { cause: error }),
+        new KeySourceFetchError('the request cannot be sent', { cause: error }),
       );
       return;
     }
     let settled = false;
+    const decoders: Transform[] = [];
     const timer = setTimeout(
       () =>
         fail(new KeySourceFetchError(`timed out after ${limits.timeout} ms`)),
@@ -114,10 +176,21 @@ export function requestText(
       clearTimeout(timer);
       reject(error);
       request.destroy();
+      // A decoder would go on inflating what it holds into chunks nobody reads.
+      for (const decoder of decoders) decoder.destroy();
     };
     const failFrom = (cause: unknown): void =>
-      fail(new KeySourceFetchError('network error', { cause }));
+      fail(
+        cause instanceof KeySourceFetchError
+          ? cause
+          : new KeySourceFetchError('network error', { cause }),
+      );
     request.on('error', failFrom);
+    // A 101 is no answer; without a listener Node drops the socket and nothing settles.
+    request.on('upgrade', (response: IncomingMessage, socket: Socket) => {
+      socket.destroy();
+      fail(new KeySourceFetchError(`HTTP status ${response.statusCode}`));
+    });
     request.on('response', (response) => {
       if (response.statusCode !== 200) {
         fail(new KeySourceFetchError(`HTTP status ${response.statusCode}`));
@@ -128,45 +201,30 @@ export function requestText(
         fail(tooLarge(limits.maxBytes));
         return;
       }
-      const coding = (response.headers['content-encoding'] ?? 'identity')
-        .trim()
-        .toLowerCase();
+      const codings = decodersFor(response.headers['content-encoding']);
+      if (typeof codings === 'string') {
+        fail(new KeySourceFetchError(`unsupported content coding ${codings}`));
+        return;
+      }
       let body: Readable = response;
-      if (coding !== 'identity') {
-        const decoder = DECODERS[coding];
-        if (decoder === undefined) {
-          fail(new KeySourceFetchError(`unsupported content coding ${coding}`));
-          return;
-        }
-        body = response.pipe(decoder());
-        body.on('error', (cause) =>
+      for (const create of codings) {
+        const decoder = create();
+        decoders.push(decoder);
+        decoder.on('error', (cause) =>
           fail(new KeySourceFetchError('the body does not decode', { cause })),
         );
+        body = body.pipe(decoder);
       }
-      readCapped(body, response, limits.maxBytes).then(
-        (text) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          resolve({ contentType: mediaTypeOf(response), text });
-        },
-        (error: unknown) =>
-          error instanceof KeySourceFetchError ? fail(error) : failFrom(error),
-      );
+      readCapped(body, response, limits.maxBytes).then((text) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve({ contentType: mediaTypeOf(response), text });
+      }, failFrom);
     });
     request.end(exchange.body);
   });
 }
-
-const SENDERS: Readonly<Record<string, typeof httpRequest | undefined>> = {
-  'http:': httpRequest,
-  'https:': httpsRequest,
-};
-
-/** Stands in for a sender when the URL has another scheme: `requestText` reports it. */
-const refuseScheme: typeof httpRequest = () => {
-  throw new TypeError('not an http: or https: URL');
-};
 
 /** The body as text, refused once it grows past `maxBytes`. */
 function readCapped(
@@ -181,9 +239,6 @@ function readCapped(
       size += chunk.byteLength;
       if (size > maxBytes) {
         reject(tooLarge(maxBytes));
-        // A decoder would go on inflating what it holds into chunks nobody keeps.
-        body.destroy();
-        response.destroy();
         return;
       }
       chunks.push(chunk);
