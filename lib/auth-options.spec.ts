@@ -303,6 +303,12 @@ describe('resolveAuthOptions', () => {
       ['a number', 1, /URL string/],
       ['relative', '/keys', /absolute URL/],
       ['not http(s)', 'file:///etc/passwd', /http: or https:/],
+      [
+        'with credentials',
+        'https://user:secret@example.com/keys',
+        /user name or password/,
+      ],
+      ['with a user name', 'https://user@example.com/keys', /user name/],
       ['with a line break', 'https://example.com/a\nb', /control characters/],
       ['with non-ASCII', 'https://example.com/\u00E9', /control characters/],
     ])('refuses a value that is %s', (_what, value, problem) => {

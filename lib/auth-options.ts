@@ -605,6 +605,12 @@ function checkUrl(value: unknown, option: string): string {
     option,
     'must be an http: or https: URL.',
   );
+  // Never sent as Basic credentials, nor written into a challenge or a log.
+  check(
+    url.username === '' && url.password === '',
+    option,
+    'must not carry a user name or password.',
+  );
   check(isQuotable(text), option, 'must not contain control characters.');
   return text;
 }
