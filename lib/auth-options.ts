@@ -1145,11 +1145,7 @@ function resolveDpop(
     origins = checkStrings(o.origins, 'dpop.origins').map((origin) => {
       const url = new URL(checkUrl(origin, 'dpop.origins'));
       check(
-        url.pathname === '/' &&
-          url.search === '' &&
-          url.hash === '' &&
-          url.username === '' &&
-          url.password === '',
+        url.pathname === '/' && url.search === '' && url.hash === '',
         'dpop.origins',
         `must hold origins only (scheme, host and port), not "${origin}".`,
       );

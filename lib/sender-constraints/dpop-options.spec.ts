@@ -239,8 +239,6 @@ describe('the dpop option', () => {
       'https://api.example.com/v1',
       'https://api.example.com/?a=1',
       'https://api.example.com/#top',
-      'https://alice@api.example.com',
-      'https://alice:secret@api.example.com',
     ])('refuses the origin %j', (origin) => {
       expectRefused(
         { dpop: { origins: ['https://ok.example.com', origin] } },
@@ -248,6 +246,20 @@ describe('the dpop option', () => {
         `must hold origins only (scheme, host and port), not "${origin}".`,
       );
     });
+
+    it.each([
+      'https://alice@api.example.com',
+      'https://alice:secret@api.example.com',
+    ])(
+      'refuses the origin %j, as every URL option with credentials',
+      (origin) => {
+        expectRefused(
+          { dpop: { origins: ['https://ok.example.com', origin] } },
+          'dpop.origins',
+          'must not carry a user name or password.',
+        );
+      },
+    );
 
     it.each([
       ['not a URL', 'api.example.com', 'must be an absolute URL.'],
