@@ -83,6 +83,17 @@ function json(res: ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/** Answers each path with 200, its `Content-Encoding` and its bytes; `*` answers any other. */
+function encoded(
+  answers: Readonly<Record<string, readonly [string, string | Buffer]>>,
+): Handler {
+  return (req, res) => {
+    const [coding, bytes] = answers[req.url ?? ''] ?? answers['*'];
+    res.writeHead(200, { 'content-encoding': coding });
+    res.end(bytes);
+  };
+}
+
 describe('fetchJson', () => {
   let server: TestServer;
 
@@ -278,13 +289,9 @@ describe('fetchJson', () => {
     ['deflate', deflateSync],
     ['br', brotliCompressSync],
   ])('decodes a body the server sent as %s anyway', async (coding, encode) => {
-    server.handler = (_req, res) => {
-      res.writeHead(200, {
-        'content-type': 'application/json',
-        'content-encoding': coding,
-      });
-      res.end(encode(Buffer.from('{"keys":[{"kid":"z"}]}')));
-    };
+    server.handler = encoded({
+      '*': [coding, encode(Buffer.from('{"keys":[{"kid":"z"}]}'))],
+    });
     await expect(fetchJson(server.url(), LIMITS)).resolves.toEqual({
       keys: [{ kid: 'z' }],
     });
@@ -294,22 +301,17 @@ describe('fetchJson', () => {
     const body = JSON.stringify({ p: 'x'.repeat(64 * 1024) });
     const compressed = gzipSync(Buffer.from(body));
     expect(compressed.byteLength).toBeLessThan(LIMITS.maxBytes);
-    server.handler = (_req, res) => {
-      res.writeHead(200, { 'content-encoding': 'gzip' });
-      res.end(compressed);
-    };
+    server.handler = encoded({ '*': ['gzip', compressed] });
     expect((await failure(server.url())).message).toBe(
       'response larger than 1024 bytes',
     );
   });
 
   it('refuses a body that does not decode, and a coding it does not know', async () => {
-    server.handler = (req, res) => {
-      res.writeHead(200, {
-        'content-encoding': req.url === '/bad' ? 'gzip' : 'compress',
-      });
-      res.end('{"keys":[]}');
-    };
+    server.handler = encoded({
+      '/bad': ['gzip', '{"keys":[]}'],
+      '/odd': ['compress', '{"keys":[]}'],
+    });
     expect((await failure(server.url('/bad'))).message).toBe(
       'the body does not decode',
     );
@@ -338,10 +340,7 @@ describe('fetchJson', () => {
   it.each(['constructor', '__proto__', 'toString', 'compress', 'zstd'])(
     'refuses the content coding %s without a crash',
     async (coding) => {
-      server.handler = (_req, res) => {
-        res.writeHead(200, { 'content-encoding': coding });
-        res.end('{"keys":[]}');
-      };
+      server.handler = encoded({ '*': [coding, '{"keys":[]}'] });
       expect((await failure(server.url())).message).toBe(
         `unsupported content coding ${coding.toLowerCase()}`,
       );
@@ -355,11 +354,7 @@ describe('fetchJson', () => {
       '/identity': ['identity, , Identity', body],
       '/empty': ['', body],
     };
-    server.handler = (req, res) => {
-      const [coding, bytes] = answers[req.url ?? ''];
-      res.writeHead(200, { 'content-encoding': coding });
-      res.end(bytes);
-    };
+    server.handler = encoded(answers);
     for (const path of Object.keys(answers)) {
       await expect(fetchJson(server.url(path), LIMITS)).resolves.toEqual({
         keys: [{ kid: 's' }],
@@ -368,13 +363,10 @@ describe('fetchJson', () => {
   });
 
   it('refuses more than three stacked codings, and a list with an unknown one', async () => {
-    server.handler = (req, res) => {
-      res.writeHead(200, {
-        'content-encoding':
-          req.url === '/deep' ? 'gzip, gzip, gzip, gzip' : 'gzip, zstd',
-      });
-      res.end('{}');
-    };
+    server.handler = encoded({
+      '/deep': ['gzip, gzip, gzip, gzip', '{}'],
+      '/mixed': ['gzip, zstd', '{}'],
+    });
     expect((await failure(server.url('/deep'))).message).toBe(
       'unsupported content coding gzip, gzip, gzip, gzip',
     );
