@@ -30,8 +30,9 @@ import {
   checkAudience,
   checkDecodedToken,
   decodeToken,
-  inspectExtractedToken,
+  inspectCompactToken,
   inspectToken,
+  isCompactJws,
   type DecodedToken,
   type InspectedToken,
   type TokenPolicy,
@@ -465,18 +466,23 @@ export class BearerAuthenticator {
     const cached = this.readCache(token);
     if (trace !== undefined) trace.cached = cached !== undefined;
     if (cached !== undefined) {
-      return this.runHooks(cached, { token, cached: true, ...call });
+      return this.afterVerification(cached, token, true, call);
     }
-    if (extracted && !isB64token(token)) {
-      throw new InvalidTokenError('malformed');
-    }
-    if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
-      return this.verifyOpaque(this.opaqueVerifier, token, call);
+    // One scan: a compact JWS is a b64token too, so only another token needs that scan.
+    const compact =
+      token.length <= this.options.maxTokenLength && isCompactJws(token);
+    if (!compact) {
+      if (extracted && !isB64token(token)) {
+        throw new InvalidTokenError('malformed');
+      }
+      if (this.opaqueVerifier !== undefined && !isCompactJwsShape(token)) {
+        return this.verifyOpaque(this.opaqueVerifier, token, call);
+      }
     }
     if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
     // The key-free checks come first, so a bad token is refused without a promise.
-    const inspected = extracted
-      ? inspectExtractedToken(token, this.policy)
+    const inspected = compact
+      ? inspectCompactToken(token, this.policy)
       : inspectToken(token, this.policy);
     if (trace !== undefined) trace.issuer = inspected.issuer;
     const source = this.keys.sourceFor(inspected.issuer);
@@ -544,10 +550,10 @@ export class BearerAuthenticator {
     const principal = verifier.verifyOpaqueToken(token);
     if (principal instanceof Promise) {
       return principal.then((verified) =>
-        this.runHooks(verified, { token, cached: false, ...call }),
+        this.afterVerification(verified, token, false, call),
       );
     }
-    return this.runHooks(principal, { token, cached: true, ...call });
+    return this.afterVerification(principal, token, true, call);
   }
 
   /**
@@ -584,7 +590,18 @@ export class BearerAuthenticator {
         expiresAt,
       );
     }
-    return this.runHooks(principal, { token, cached: false, ...call });
+    return this.afterVerification(principal, token, false, call);
+  }
+
+  /** The hooks, when there are any: most apps have none, and then no details are built. */
+  private afterVerification(
+    principal: BearerPrincipal,
+    token: string,
+    cached: boolean,
+    call: VerificationCall,
+  ): BearerPrincipal | Promise<BearerPrincipal> {
+    if (this.hooks.length === 0) return principal;
+    return this.runHooks(principal, { token, cached, ...call });
   }
 
   /**

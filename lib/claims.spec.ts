@@ -72,6 +72,23 @@ describe('readScopes', () => {
     ]);
   });
 
+  it('drops duplicates from short and long lists alike, first occurrences in order', () => {
+    // Up to 16 names are compared one by one, a longer list goes through a Set.
+    for (const size of [3, 16, 17, 40]) {
+      const names = Array.from({ length: size }, (_, i) => `s${i}`);
+      const repeated = [...names, ...names.slice().reverse()];
+      expect(
+        readScopes({ scp: repeated.join(' '), scope: names }, SCOPE_CLAIMS),
+      ).toEqual(names);
+      expect(readRoles({ roles: repeated }, 'roles')).toEqual(names);
+    }
+    expect(readScopes({ scp: 'b a b a c' }, SCOPE_CLAIMS)).toEqual([
+      'b',
+      'a',
+      'c',
+    ]);
+  });
+
   it('reads only the configured claim names', () => {
     expect(readScopes({ scp: 'a', perms: 'b' }, ['perms'])).toEqual(['b']);
     expect(readScopes({ scp: 'a' }, [])).toEqual([]);
@@ -184,6 +201,20 @@ describe('createPrincipal', () => {
       claims,
     });
     expect(principal.claims).toBe(claims);
+  });
+
+  it('hands out frozen lists, empty or not', () => {
+    const empty = createPrincipal({}, NAMES);
+    expect(empty.scopes).toEqual([]);
+    expect(empty.roles).toEqual([]);
+    const full = createPrincipal({ scp: 'a b', roles: ['R'] }, NAMES);
+    for (const principal of [empty, full]) {
+      expect(Object.isFrozen(principal)).toBe(true);
+      expect(Object.isFrozen(principal.scopes)).toBe(true);
+      expect(Object.isFrozen(principal.roles)).toBe(true);
+    }
+    expect(() => (empty.scopes as string[]).push('admin')).toThrow(TypeError);
+    expect(createPrincipal({}, NAMES).scopes).toEqual([]);
   });
 
   it('leaves sub undefined when it is absent or not a string', () => {

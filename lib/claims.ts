@@ -103,20 +103,41 @@ export function readClaimPath(claims: JwtClaims, path: string): unknown {
   return value;
 }
 
-/** The non-empty strings of an array claim; anything else gives none. */
-function readStrings(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
-  return value.filter(
-    (part): part is string => typeof part === 'string' && part !== '',
-  );
+/** Appends the non-empty strings of an array claim; anything else adds none. */
+function addStrings(value: unknown, into: string[]): void {
+  if (!Array.isArray(value)) return;
+  for (const part of value as unknown[]) {
+    if (typeof part === 'string' && part !== '') into.push(part);
+  }
 }
 
-/** A space-separated list (RFC 6749 section 3.3 scope syntax) or an array of strings. */
-function splitList(value: unknown): string[] {
-  if (typeof value === 'string') {
-    return value.split(' ').filter((part) => part !== '');
+/** Appends a space-separated list (RFC 6749 section 3.3 scope syntax) or an array of strings. */
+function addList(value: unknown, into: string[]): void {
+  if (typeof value !== 'string') {
+    addStrings(value, into);
+    return;
   }
-  return readStrings(value);
+  for (const part of value.split(' ')) {
+    if (part !== '') into.push(part);
+  }
+}
+
+// Up to this many names, duplicates are dropped by comparison; a longer list uses a Set.
+const SMALL_LIST = 16;
+
+/** `list` without repeated names, first occurrences in order; `list` itself when it has none. */
+function withoutDuplicates(list: string[]): string[] {
+  if (list.length < 2) return list;
+  if (list.length > SMALL_LIST) return [...new Set(list)];
+  let kept = 0;
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i];
+    let seen = false;
+    for (let j = 0; j < kept && !seen; j++) seen = list[j] === name;
+    if (!seen) list[kept++] = name;
+  }
+  list.length = kept;
+  return list;
 }
 
 /**
@@ -128,12 +149,9 @@ export function readScopes(
   claims: JwtClaims,
   claimNames: readonly string[],
 ): string[] {
-  const scopes = new Set<string>();
-  for (const name of claimNames) {
-    for (const scope of splitList(readClaimPath(claims, name)))
-      scopes.add(scope);
-  }
-  return [...scopes];
+  const scopes: string[] = [];
+  for (const name of claimNames) addList(readClaimPath(claims, name), scopes);
+  return withoutDuplicates(scopes);
 }
 
 /**
@@ -145,7 +163,9 @@ export function readScopes(
 export function readRoles(claims: JwtClaims, claimPath: string): string[] {
   const value = readClaimPath(claims, claimPath);
   if (typeof value === 'string') return value === '' ? [] : [value];
-  return [...new Set(readStrings(value))];
+  const roles: string[] = [];
+  addStrings(value, roles);
+  return withoutDuplicates(roles);
 }
 
 /** Claims that name the client in an access token, checked against `sub`. */
@@ -179,6 +199,12 @@ export function isApplicationToken(claims: JwtClaims): boolean {
   return CLIENT_ID_CLAIMS.some((name) => readOwnClaim(claims, name) === sub);
 }
 
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+function frozen(list: string[]): readonly string[] {
+  return list.length === 0 ? NO_NAMES : Object.freeze(list);
+}
+
 /** Builds the principal handed to handlers. */
 export function createPrincipal(
   claims: JwtClaims,
@@ -187,8 +213,8 @@ export function createPrincipal(
   const sub = readOwnClaim(claims, 'sub');
   return Object.freeze({
     sub: typeof sub === 'string' ? sub : undefined,
-    scopes: Object.freeze(readScopes(claims, names.scopeClaims)),
-    roles: Object.freeze(readRoles(claims, names.roleClaim)),
+    scopes: frozen(readScopes(claims, names.scopeClaims)),
+    roles: frozen(readRoles(claims, names.roleClaim)),
     claims,
   });
 }

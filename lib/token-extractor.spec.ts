@@ -802,6 +802,21 @@ describe('extractToken: repeated Authorization fields in rawHeaders', () => {
     expectInvalidRequest(result, MORE_THAN_ONE_HEADER);
   });
 
+  it.each([
+    ['Authorization', 'Authorization'],
+    ['authorization', 'Authorization'],
+    ['AuthoriZation', 'authorization'],
+  ])('counts %s and %s as two Authorization fields', (first, second) => {
+    const result = extractToken(
+      request({
+        headers: { authorization: `Bearer ${TOKEN}` },
+        rawHeaders: [first, `Bearer ${TOKEN}`, second, 'Bearer other'],
+      }),
+      HEADER_ONLY,
+    );
+    expectInvalidRequest(result, MORE_THAN_ONE_HEADER);
+  });
+
   it('accepts one Authorization field listed in rawHeaders', () => {
     const result = extractToken(
       request({

@@ -121,7 +121,14 @@ function countAuthorizationFields(req: TokenRequest): number {
     let count = 0;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
-      if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
+      // The usual spellings first: lower-casing allocates a string per header.
+      if (
+        name === 'Authorization' ||
+        name === 'authorization' ||
+        (name.length === 13 && name.toLowerCase() === 'authorization')
+      ) {
+        count++;
+      }
     }
     return count;
   }
@@ -362,8 +369,7 @@ export function extractToken(
   req: TokenRequest,
   options: ExtractOptions,
 ): ExtractResult {
-  let found:
-    { token: string; location: TokenLocation; scheme: AuthScheme } | undefined;
+  let found: ExtractResult | undefined;
   const schemes = options.schemes ?? BEARER_ONLY;
   const checkSyntax = options.deferSyntaxCheck !== true;
   let firstError: BearerError | undefined;
@@ -390,7 +396,12 @@ export function extractToken(
       firstError ??= result.error;
       continue;
     }
-    found ??= { token: result.token, location, scheme: result.scheme };
+    found ??= {
+      ok: true,
+      token: result.token,
+      location,
+      scheme: result.scheme,
+    };
   }
   if (sources > 1) {
     return fail(
@@ -400,6 +411,6 @@ export function extractToken(
     );
   }
   if (firstError !== undefined) return fail(firstError);
-  if (found !== undefined) return { ok: true, ...found };
+  if (found !== undefined) return found;
   return fail(new AuthenticationRequiredError());
 }

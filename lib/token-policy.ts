@@ -257,10 +257,19 @@ export function inspectToken(
 }
 
 /**
- * {@link inspectToken} for a token that `extractToken` returned, so already an RFC 6750
- * b64token: its base64url form is checked without another scan of every character.
+ * Whether `token` is three non-empty base64url segments (RFC 7515 section 7.1), in one
+ * scan. Such a token is also an RFC 6750 b64token, so a caller that tests this first needs
+ * no b64token scan for it.
  */
-export function inspectExtractedToken(
+export function isCompactJws(token: string): boolean {
+  return COMPACT_JWS.test(token);
+}
+
+/**
+ * {@link inspectToken} for a token that passed {@link isCompactJws}: the same checks,
+ * without scanning every character again.
+ */
+export function inspectCompactToken(
   token: string,
   policy: TokenPolicy,
 ): InspectedToken {
@@ -271,9 +280,9 @@ function inspect(
   token: string,
   policy: TokenPolicy,
   nowSeconds: number,
-  b64token: boolean,
+  knownCompact: boolean,
 ): InspectedToken {
-  const firstDot = checkCompact(token, policy, b64token);
+  const firstDot = checkCompact(token, policy, knownCompact);
   const secondDot = token.indexOf('.', firstDot + 1);
   // The header first: a token refused for its header never costs a payload decode.
   const header = decodeJsonObject(token, 0, firstDot);
@@ -334,37 +343,17 @@ export function checkDecodedToken(
 }
 
 /**
- * Whether a b64token (RFC 6750 section 2.1) is three non-empty base64url segments: of its
- * characters only "~", "+", "/" and "=" are not base64url, and a dot must part exactly
- * three segments. `indexOf` is a vectorized native search, far cheaper than a regex.
- */
-function isCompactB64token(token: string): boolean {
-  const first = token.indexOf('.');
-  const second = token.indexOf('.', first + 1);
-  return (
-    first > 0 &&
-    second > first + 1 &&
-    second < token.length - 1 &&
-    token.indexOf('.', second + 1) === -1 &&
-    token.indexOf('~') === -1 &&
-    token.indexOf('+') === -1 &&
-    token.indexOf('/') === -1 &&
-    token.indexOf('=') === -1
-  );
-}
-
-/**
- * The size cap and the compact form; the position of the first dot. `b64token`: the token
- * is known to be an RFC 6750 b64token (the extractor checked it).
+ * The size cap and the compact form; the position of the first dot. `knownCompact`: the
+ * caller checked {@link isCompactJws}.
  */
 function checkCompact(
   token: string,
   policy: Pick<TokenPolicy, 'maxTokenLength'>,
-  b64token = false,
+  knownCompact = false,
 ): number {
   const length = token.length;
   if (length > policy.maxTokenLength) throw new InvalidTokenError('too_long');
-  if (!(b64token ? isCompactB64token(token) : COMPACT_JWS.test(token))) {
+  if (!knownCompact && !COMPACT_JWS.test(token)) {
     throw new InvalidTokenError('malformed');
   }
   const firstDot = token.indexOf('.');
