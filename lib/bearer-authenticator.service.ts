@@ -479,7 +479,9 @@ export class BearerAuthenticator {
         return this.verifyOpaque(this.opaqueVerifier, token, call);
       }
     }
-    if (this.issuers.multiple) return this.verifyIssued(token, call, trace);
+    if (this.issuers.multiple) {
+      return this.verifyIssued(token, compact, call, trace);
+    }
     // The key-free checks come first, so a bad token is refused without a promise.
     const inspected = compact
       ? inspectCompactToken(token, this.policy)
@@ -504,10 +506,11 @@ export class BearerAuthenticator {
    */
   private verifyIssued(
     token: string,
+    compact: boolean,
     call: VerificationCall,
     trace: VerifyTraceContext | undefined,
   ): BearerPrincipal | Promise<BearerPrincipal> {
-    const decoded = decodeToken(token, this.options);
+    const decoded = decodeToken(token, this.options, compact);
     const iss = readOwnClaim(decoded.claims, 'iss');
     if (typeof iss !== 'string') throw new InvalidTokenError('issuer');
     const entry = this.issuers.lookup(iss, decoded.claims, call.request);

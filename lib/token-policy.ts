@@ -307,13 +307,16 @@ export interface DecodedToken {
  * JSON object payload. The caller reads `iss` from the (unverified) claims to choose the
  * policy for {@link checkDecodedToken}; the key then comes from that issuer's JWKS only.
  *
+ * `knownCompact`: the caller checked {@link isCompactJws}.
+ *
  * @throws InvalidTokenError with the reason of the first failed check.
  */
 export function decodeToken(
   token: string,
   policy: Pick<TokenPolicy, 'maxTokenLength' | 'requireAtJwt'>,
+  knownCompact = false,
 ): DecodedToken {
-  const firstDot = checkCompact(token, policy);
+  const firstDot = checkCompact(token, policy, knownCompact);
   const secondDot = token.indexOf('.', firstDot + 1);
   const header = decodeJsonObject(token, 0, firstDot);
   if (header === undefined) throw new InvalidTokenError('malformed');

@@ -9,6 +9,7 @@ import {
   type KeyObject,
   type VerifyKeyObjectInput,
 } from 'node:crypto';
+import { isCompactJws } from './token-policy.js';
 
 /** How one `alg` is verified. */
 interface AlgorithmEntry {
@@ -174,9 +175,6 @@ export const VERIFIABLE_ALGORITHMS: readonly string[] = Object.freeze([
   ...ALGORITHMS.keys(),
 ]);
 
-// Three non-empty base64url segments. One anchored regex is one native pass over the
-// string, faster on V8 than a loop over char codes; it never backtracks.
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // The 6-bit value of each base64url character (RFC 4648 section 5).
 const SEXTET = new Uint8Array(128);
 const ALPHABET =
@@ -190,7 +188,7 @@ for (let i = 0; i < ALPHABET.length; i++) SEXTET[ALPHABET.charCodeAt(i)] = i;
  * it two different strings could carry the same signature bytes.
  */
 function findSignatureDot(token: string): number {
-  if (!COMPACT_JWS.test(token)) return -1;
+  if (!isCompactJws(token)) return -1;
   return canonicalSignatureDot(token);
 }
 
