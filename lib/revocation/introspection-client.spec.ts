@@ -105,6 +105,18 @@ describe('IntrospectionClient', () => {
     expect(decoded).toBe('api+client:s%3Acret%25');
   });
 
+  it.each([
+    'Bearer',
+    'bearer',
+    'DPoP',
+    'N_A',
+    'urn:ietf:params:oauth:token-type:access_token',
+  ])('accepts an access token whose token_type is %s', async (tokenType) => {
+    answer = active({ token_type: tokenType });
+    const principal = await create().verifyOpaqueToken(`typed-${tokenType}`);
+    expect(principal.sub).toBe('alice');
+  });
+
   it('caches answers: synchronous on a hit, one request for concurrent misses', async () => {
     answer = active();
     const client = create();
@@ -142,6 +154,16 @@ describe('IntrospectionClient', () => {
     ],
     ['an untrusted iss', { iss: 'https://evil.example' }, 'issuer'],
     ['a non-numeric exp', { exp: 'soon' }, 'claims'],
+    ['a refresh token', { token_type: 'refresh_token' }, 'type'],
+    ['a Keycloak refresh token', { token_type: 'Refresh' }, 'type'],
+    [
+      'an RFC 8693 refresh token type',
+      { token_type: 'urn:ietf:params:oauth:token-type:refresh_token' },
+      'type',
+    ],
+    ['an ID token type', { token_type: 'id_token' }, 'type'],
+    ['a MAC token', { token_type: 'mac' }, 'type'],
+    ['a non-string token_type', { token_type: true }, 'type'],
   ])('refuses %s with 401 invalid_token', async (_name, extra, reason) => {
     answer = active(extra);
     const error = await Promise.resolve()

@@ -219,6 +219,9 @@ export class IntrospectionClient {
       );
     }
     if (!active) return new InvalidTokenError('invalid');
+    if (!isAccessTokenType(readOwnClaim(answer, 'token_type'))) {
+      return new InvalidTokenError('type');
+    }
     const claims: JwtClaims = answer;
     const exp = readOwnClaim(claims, 'exp');
     const nbf = readOwnClaim(claims, 'nbf');
@@ -247,6 +250,30 @@ export class IntrospectionClient {
     }
     return createPrincipal(claims, this.options);
   }
+}
+
+/**
+ * RFC 7662 section 2.2: `token_type` is an access token type (RFC 6749 section 7.1:
+ * `Bearer`, RFC 9449: `DPoP`, RFC 8693 section 2.2.1: `N_A`), or the RFC 8693 URI of an
+ * access token. Some authorization servers say `refresh_token` (or `Refresh`) there
+ * instead: an active refresh token is not a credential for this resource, nor is a token
+ * of a type it cannot vouch for (a `mac` token, whose key it cannot check). No
+ * `token_type` at all is allowed, since the member is optional; the audience check still
+ * applies.
+ */
+const ACCESS_TOKEN_TYPES = new Set([
+  'bearer',
+  'dpop',
+  'n_a',
+  'access_token',
+  'urn:ietf:params:oauth:token-type:access_token',
+]);
+
+function isAccessTokenType(value: unknown): boolean {
+  return (
+    value === undefined ||
+    (typeof value === 'string' && ACCESS_TOKEN_TYPES.has(value.toLowerCase()))
+  );
 }
 
 function parseObject(text: string): Record<string, unknown> {
