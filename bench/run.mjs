@@ -1,12 +1,13 @@
 // The load benchmark of issues 5 and 10: every variant is its own Nest server process
 // (pinned to one core), loaded by autocannon from this process (pinned to another core), in
-// alternating rounds A B C D E, A B C D E, … per scenario. Prints medians, ratios to the
+// alternating rounds A B C D E, A B C D E, … per scenario, each variant in several server
+// processes one after another. Prints medians, ratios to the
 // unprotected route and to the crypto.verify floor measured in the same rounds, p99
 // latency and peak RSS per variant and scenario, and writes bench/results/latest.md and
 // latest.json (or --out <name>.md and .json).
 //
-//   npm run bench                     full run (3 rounds of 5 s, 6 scenarios, ~13 minutes)
-//   npm run bench -- --quick          smoke run (1 round of 2 s, ~2.5 minutes)
+//   npm run bench                     full run (3 processes x 1 round of 5 s, 6 scenarios, ~17 minutes)
+//   npm run bench -- --quick          smoke run (1 process, 1 round of 2 s, ~2.5 minutes)
 //   npm run bench -- --help           every option
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -144,12 +145,14 @@ const NOT_IN_GOALS = new Set(['dpop']);
 
 const USAGE = `Usage: node bench/run.mjs [options]
   --quick              1 round of 2 s, 1 s warm-up (a smoke run of about 2.5 minutes)
-  --rounds N           rounds per scenario (default 3)
+  --processes N        server processes per variant and scenario, started one set after
+                       another (default 3; 1 with --quick): the median is over processes
+  --rounds N           measured rounds per process (default 1)
   --duration S         seconds per variant per round (default 5)
   --warmup S           warm-up seconds per variant per scenario (default 3)
   --rewarm S           unmeasured seconds of load on a server just before each of its rounds
-                       (default 1; 0 with --quick), so a server that sat idle while the others
-                       were measured starts its round warm
+                       after the first (default 1; 0 with --quick), so a server that sat idle
+                       while the others were measured starts its round warm
   --connections N      autocannon connections (default 50)
   --fresh-tokens N     tokens pre-minted for the fresh scenario (default 20000; more than
                        ${DEFAULT_CACHE_ENTRIES}, nestjs-bearer's cache size, so its cache never hits)
@@ -193,6 +196,7 @@ function readOptions() {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      processes: { type: 'string' },
       rounds: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
@@ -214,12 +218,14 @@ function readOptions() {
     console.log(USAGE);
     process.exit(0);
   }
-  const number = (name, fallback, min) => {
+  const number = (name, fallback, min, integer = false) => {
     const text = values[name];
     if (text === undefined) return fallback;
     const n = Number(text);
-    if (!Number.isFinite(n) || n < min)
-      throw new Error(`--${name} must be a number >= ${min}`);
+    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
+      throw new Error(
+        `--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}`,
+      );
     return n;
   };
   const subset = (name, all) => {
@@ -237,7 +243,8 @@ function readOptions() {
     throw new Error('--out must be a file name without a directory');
   return {
     quick: values.quick,
-    rounds: number('rounds', values.quick ? 1 : 3, 1),
+    processes: number('processes', values.quick ? 1 : 3, 1, true),
+    rounds: number('rounds', 1, 1, true),
     duration: number('duration', values.quick ? 2 : 5, 1),
     warmup: number('warmup', values.quick ? 1 : 3, 0),
     rewarm: number('rewarm', values.quick ? 0 : 1, 0),
@@ -580,6 +587,42 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The largest of the defined values, or undefined when there is none. */
+function maxOf(values) {
+  const defined = values.filter((v) => v !== undefined);
+  return defined.length === 0 ? undefined : Math.max(...defined);
+}
+
+/** The GC totals of several processes of one variant, added up. */
+function sumGc(list) {
+  const defined = list.filter((gc) => gc !== undefined);
+  if (defined.length === 0) return undefined;
+  const sum = (kind) => ({
+    count: defined.reduce((n, gc) => n + gc[kind].count, 0),
+    ms: defined.reduce((n, gc) => n + gc[kind].ms, 0),
+  });
+  return {
+    requests: defined.reduce((n, gc) => n + gc.requests, 0),
+    minor: sum('minor'),
+    major: sum('major'),
+  };
+}
+
+/** The crypto.verify totals of several processes, per key type, added up. */
+function sumVerifyTimes(list) {
+  const defined = list.filter((times) => times !== undefined);
+  if (defined.length === 0) return undefined;
+  const total = {};
+  for (const times of defined) {
+    for (const [type, { calls, cpuUs }] of Object.entries(times)) {
+      const entry = (total[type] ??= { calls: 0, cpuUs: 0 });
+      entry.calls += calls;
+      entry.cpuUs += cpuUs;
+    }
+  }
+  return total;
+}
+
 function medianOrUndefined(values) {
   return values.includes(undefined) ? undefined : median(values);
 }
@@ -601,22 +644,20 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
       (v.scenarios === undefined || v.scenarios.includes(scenario.id)) &&
       (scenario.variants === undefined || scenario.variants.includes(v.id)),
   );
-  const fetchesBefore = new Map(
-    variants.map((v) => [v.id, issuer.jwksRequests(v.id)]),
-  );
-  // Fresh processes per scenario: peak RSS and caches belong to this scenario alone.
+  // Fresh processes per scenario: peak RSS and caches belong to this scenario alone. And
+  // several process sets one after another (--processes), each variant measured in every
+  // one: a V8 process settles into one of a few steady states (young-generation size,
+  // pretenuring) and keeps it for its life, so the median over processes, not the rounds
+  // of one process, is what the variant costs.
   const startedAt = performance.now();
   const profileDir = options.cpuProf
     ? join(RESULTS_DIR, 'profiles', scenario.id)
     : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-  const servers = await Promise.all(
-    variants.map((v) =>
-      startServer(v, issuer, pinning.serverCpu, profileDir, scenario.env),
-    ),
-  );
   const rounds = [];
   const warmupUnexpected = new Map();
+  /** Per variant, what each of its processes reported: peak RSS, STATS, requests sent. */
+  const runs = new Map(variants.map((v) => [v.id, []]));
   /** Unmeasured load, whose unexpected statuses still count against the run. */
   const warm = async (server, seconds) => {
     if (seconds <= 0) return;
@@ -630,59 +671,86 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
     const id = server.variant.id;
     warmupUnexpected.set(id, (warmupUnexpected.get(id) ?? 0) + unexpected);
   };
-  try {
-    for (const server of servers) await warm(server, options.warmup);
-    for (let round = 1; round <= options.rounds; round++) {
-      const results = {};
-      for (const server of servers) {
-        await sleep(250);
-        // While the other servers were measured this one sat idle, and V8 may have
-        // shrunk its young generation meanwhile: the round starts from steady load.
-        await warm(server, options.rewarm);
-        const result = await measure(
-          server,
-          tokens,
-          options.duration,
-          options.connections,
-          expectedFor(server.variant),
-        );
-        results[server.variant.id] = result;
-        console.log(
-          `  round ${round}  ${server.variant.id.padEnd(26)} ${result.rps.toFixed(0).padStart(7)} req/s` +
-            `  p99 ${String(result.p99).padStart(4)} ms  server CPU ${percent(result.serverCpuShare)}` +
-            ` (${fixed(result.serverCpuUsPerResponse)} µs/resp)  load generator CPU ${percent(result.driverCpuShare)}` +
-            `  ${JSON.stringify(result.statusCodes)}`,
-        );
+  for (let set = 0; set < options.processes; set++) {
+    const fetchesBefore = new Map(
+      variants.map((v) => [v.id, issuer.jwksRequests(v.id)]),
+    );
+    const started = await Promise.all(
+      variants.map((v) =>
+        startServer(v, issuer, pinning.serverCpu, profileDir, scenario.env),
+      ),
+    );
+    // Each set starts the rotation one variant later: no variant always follows the same one.
+    const servers = started.map((_, i) => started[(i + set) % started.length]);
+    try {
+      for (let round = 1; round <= options.rounds; round++) {
+        const results = {};
+        for (const server of servers) {
+          await sleep(250);
+          // The first round warms each server just before it; a later one re-warms it, since
+          // it sat idle while the others were measured and V8 may have shrunk its young
+          // generation meanwhile: every round starts from steady load.
+          await warm(server, round === 1 ? options.warmup : options.rewarm);
+          const result = await measure(
+            server,
+            tokens,
+            options.duration,
+            options.connections,
+            expectedFor(server.variant),
+          );
+          results[server.variant.id] = result;
+          const label =
+            options.processes > 1
+              ? `process ${set + 1} round ${round}`
+              : `round ${round}`;
+          console.log(
+            `  ${label}  ${server.variant.id.padEnd(26)} ${result.rps.toFixed(0).padStart(7)} req/s` +
+              `  p99 ${String(result.p99).padStart(4)} ms  server CPU ${percent(result.serverCpuShare)}` +
+              ` (${fixed(result.serverCpuUsPerResponse)} µs/resp)  load generator CPU ${percent(result.driverCpuShare)}` +
+              `  ${JSON.stringify(result.statusCodes)}`,
+          );
+        }
+        rounds.push(results);
       }
-      rounds.push(results);
+    } finally {
+      for (const server of started) {
+        const peakRss = await stopServer(server);
+        const id = server.variant.id;
+        runs.get(id).push({
+          peakRss,
+          jwksFetches: issuer.jwksRequests(id) - fetchesBefore.get(id),
+          stats: server.stats,
+          requestsSent: server.cursor?.next,
+        });
+      }
     }
-  } finally {
-    for (const server of servers) server.peakRss = await stopServer(server);
   }
-  for (const server of servers) {
-    const gc = server.stats?.gc;
+  for (const variant of variants) {
+    const gc = sumGc(runs.get(variant.id).map((run) => run.stats?.gc));
     if (gc === undefined || gc.requests === 0) continue;
     const per = (kind) =>
       `${kind.count} (${((kind.ms * 1000) / gc.requests).toFixed(1)} µs/req)`;
     console.log(
-      `  gc       ${server.variant.id.padEnd(26)} young ${per(gc.minor)}  old ${per(gc.major)}  over ${gc.requests} requests`,
+      `  gc       ${variant.id.padEnd(26)} young ${per(gc.minor)}  old ${per(gc.major)}  over ${gc.requests} requests`,
     );
   }
   if (scenario.unique) {
-    // A request set used twice is a replay: the run counts its 401s as unexpected.
-    for (const server of servers) {
-      if (server.variant.id !== BASELINE && server.cursor.next > tokens.length)
+    // A request set used twice in one process is a replay: the run counts its 401s as unexpected.
+    for (const variant of variants) {
+      const sent = maxOf(runs.get(variant.id).map((run) => run.requestsSent));
+      if (variant.id !== BASELINE && sent > tokens.length)
         console.error(
-          `${scenario.id}/${server.variant.id}: ${server.cursor.next} requests for ${tokens.length} pre-signed ones; rerun with --dpop-proofs ${Math.ceil(server.cursor.next * 1.5)}`,
+          `${scenario.id}/${variant.id}: ${sent} requests for ${tokens.length} pre-signed ones; rerun with --dpop-proofs ${Math.ceil(sent * 1.5)}`,
         );
     }
   }
-  const rows = servers.map((server) => {
-    const id = server.variant.id;
+  const rows = variants.map((variant) => {
+    const id = variant.id;
+    const processes = runs.get(id);
     return {
       variant: id,
-      label: server.variant.label,
-      expectedStatus: expectedFor(server.variant),
+      label: variant.label,
+      expectedStatus: expectedFor(variant),
       medianRps: median(rounds.map((r) => r[id].rps)),
       roundRps: rounds.map((r) => r[id].rps),
       roundRatios: rounds.map((r) => r[id].rps / r[BASELINE].rps),
@@ -694,17 +762,24 @@ async function runScenario(scenario, tokens, issuer, options, pinning) {
         rounds.map((r) => r[id].serverCpuUsPerResponse),
       ),
       driverCpuShare: median(rounds.map((r) => r[id].driverCpuShare)),
-      peakRss: server.peakRss,
-      jwksFetches: issuer.jwksRequests(id) - fetchesBefore.get(id),
+      // The highest of its processes: the goal is a bound on every one.
+      peakRss: maxOf(processes.map((run) => run.peakRss)),
+      peakRssByProcess: processes.map((run) => run.peakRss),
+      // The most any one process fetched, start-up included.
+      jwksFetches: maxOf(processes.map((run) => run.jwksFetches)),
       unexpected: rounds.reduce((sum, r) => sum + r[id].unexpected, 0),
       warmupUnexpected: warmupUnexpected.get(id) ?? 0,
       responses: rounds.reduce((sum, r) => sum + r[id].responses, 0),
-      // Requests built from the token set, warm-up included (the dpop scenario's proofs used).
-      requestsSent: tokens.length > 1 ? server.cursor?.next : undefined,
+      // Requests built from the token set by one process, warm-up included (the dpop
+      // scenario's proofs used), the most of its processes.
+      requestsSent:
+        tokens.length > 1
+          ? maxOf(processes.map((run) => run.requestsSent))
+          : undefined,
       // crypto.verify calls and CPU µs by key type, from start to stop (BENCH_TIME_VERIFY).
-      verifyTimes: server.stats?.verify,
+      verifyTimes: sumVerifyTimes(processes.map((run) => run.stats?.verify)),
       // Garbage collections from start to stop, warm-up included, and the requests served.
-      gc: server.stats?.gc,
+      gc: sumGc(processes.map((run) => run.stats?.gc)),
     };
   });
   const base = rows.find((row) => row.variant === BASELINE);
@@ -936,6 +1011,22 @@ function goalRowsIssue10(results) {
   return goals;
 }
 
+/** How the run measured, in one sentence (the results of runs before --processes have none). */
+function methodOf(options) {
+  const common = `${options.connections} connections, rounds alternate the variants`;
+  if (options.processes === undefined) {
+    return `${options.rounds} round(s) x ${options.duration} s per variant, ${common}, ${options.warmup} s warm-up, each round after ${options.rewarm} s of unmeasured load on its server`;
+  }
+  const later =
+    options.rounds > 1
+      ? `, each later round after ${options.rewarm} s of unmeasured load on its server`
+      : '';
+  return (
+    `${options.processes} server process(es) per variant, started in sets one after another (the median is over them; each set in a rotated order), ` +
+    `${options.rounds} round(s) x ${options.duration} s per process, ${common}, ${options.warmup} s of unmeasured load just before a process's first round${later}`
+  );
+}
+
 /** Peak RSS of every variant in every scenario, and its difference from unprotected. */
 function renderPeakRss(results) {
   const variants = [
@@ -978,9 +1069,7 @@ function renderMarkdown(results, facts, options, startedAt, seconds) {
   lines.push(
     `| load average (start, end) | ${facts.loadAverageAtStart.join(' ')} ; ${facts.loadAverageAtEnd.join(' ')} |`,
   );
-  lines.push(
-    `| method | ${options.rounds} round(s) x ${options.duration} s per variant, ${options.connections} connections, ${options.warmup} s warm-up, rounds alternate the variants, each round after ${options.rewarm} s of unmeasured load on its server |`,
-  );
+  lines.push(`| method | ${methodOf(options)} |`);
   lines.push('');
   lines.push(
     '| scenario | variant | req/s (median) | x unprotected | x unprotected by CPU | x verify floor (by CPU) | p99 ms | server CPU µs/resp | server CPU | GC µs/req (young GCs per 1,000 req) | peak RSS MB | RSS vs unprotected MB | JWKS fetches | unexpected status |',
@@ -1133,8 +1222,11 @@ function timeEs256(serverCpu) {
  * per request (Nest, the token, the rest of the proof), which is the margin.
  */
 function defaultDpopProofs(options, facts) {
+  // Per process: each one keeps its own record of the proofs it has seen.
   const seconds =
-    options.warmup + options.rounds * (options.rewarm + options.duration);
+    options.warmup +
+    options.duration +
+    (options.rounds - 1) * (options.rewarm + options.duration);
   return Math.ceil((seconds * 1e6) / facts.es256Verify.start.fastestUs);
 }
 
